@@ -1,0 +1,12 @@
+/** @type {import('jest').Config} */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  transform: {
+    // Type-checking is `npm run typecheck`'s job; here ts-jest only transpiles (isolatedModules).
+    '^.+\\.ts$': ['ts-jest', { isolatedModules: true }],
+  },
+  // Synthesizing whole apps with cdk-nag and running cfn-lint takes seconds, not milliseconds.
+  testTimeout: 120000,
+};

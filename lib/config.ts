@@ -1,0 +1,558 @@
+/**
+ * The app's one configuration: its type, its defaults and its validation.
+ *
+ * Pure: no `process.env`, no file reads, no CDK constructs. `bin/app.ts` reads the CDK context
+ * (cdk.json plus `-c key=value`) and hands it to {@link resolveConfig}, which returns a frozen,
+ * validated {@link ShipConfig} or throws one {@link ConfigError} naming the key, the bad value and
+ * the expected form.
+ *
+ * Every context key accepts two spellings: the JSON value written in cdk.json (`["a","b"]`, `5`,
+ * `true`) and the string that `-c key=value` delivers (`a,b`, `5`, `true`).
+ */
+
+/** A service that we build and push (hasher, rng, webui, worker). */
+export interface ServiceConfig {
+  /** Service name: the ECR repository suffix, the CodeBuild project suffix, the image name. */
+  readonly name: string;
+  /** Docker build context inside the source repository, e.g. `dockercoins/hasher`. */
+  readonly buildContext: string;
+  /** Name of the Kubernetes Deployment that runs this service. */
+  readonly deployment: string;
+  /** Name of the container, inside that Deployment, whose image we set. */
+  readonly container: string;
+}
+
+/** Where the DockerCoins source lives (GitHub). */
+export interface SourceConfig {
+  readonly owner: string;
+  readonly repo: string;
+  /** The branch whose pushes deploy. */
+  readonly branch: string;
+}
+
+export type RegistryEncryption = 'AES256' | 'KMS';
+export type RegistryRemoval = 'retain' | 'destroy';
+
+/** The ECR side: repositories, lifecycle, encryption, pull-through cache. */
+export interface RegistryConfig {
+  /** Repository names are `<repositoryPrefix>/<service>`. */
+  readonly repositoryPrefix: string;
+  readonly encryption: RegistryEncryption;
+  /** Untagged images (superseded build caches, failed pushes) expire after this many days. */
+  readonly untaggedImageExpiryDays: number;
+  /** Tagged images beyond the newest N expire, unless they carry a release tag. */
+  readonly commitImagesToKeep: number;
+  /** ECR wildcard (`*` only) for release tags, which never expire. */
+  readonly releaseTagPattern: string;
+  /**
+   * The one tag allowed to move (BuildKit's registry cache), or `undefined` when there is none:
+   * then every tag is immutable.
+   */
+  readonly buildCacheTag: string | undefined;
+  readonly removal: RegistryRemoval;
+  /** Other AWS accounts allowed to pull (cross-account clusters). */
+  readonly pullAccountIds: readonly string[];
+  /** ECR prefix of the pull-through cache rule for ECR Public. */
+  readonly pullThroughCachePrefix: string;
+  /** Tag of the official redis image, pulled through the cache. */
+  readonly redisImageTag: string;
+}
+
+export interface ShipConfig {
+  /** Prefix of every stack name, e.g. `DockerCoins` → `DockerCoins-Registry`. */
+  readonly stackNamePrefix: string;
+  readonly services: readonly ServiceConfig[];
+  readonly registry: RegistryConfig;
+  readonly source: SourceConfig;
+  /** The EKS cluster that runs DockerCoins. */
+  readonly clusterName: string;
+  /** The Kubernetes namespace that branch builds deploy to. */
+  readonly namespace: string;
+}
+
+/** A warning about a value that lets synth run but will not work for a real deploy. */
+export interface ConfigWarning {
+  readonly key: string;
+  readonly message: string;
+}
+
+export interface ResolvedConfig {
+  readonly config: ShipConfig;
+  readonly warnings: readonly ConfigWarning[];
+}
+
+/** A configuration value is missing, malformed or contradicts another. */
+export class ConfigError extends Error {
+  constructor(
+    /** The context key at fault. */
+    public readonly key: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Every context key this app reads, with its default, as written in README.md. */
+export const DEFAULTS = {
+  stackNamePrefix: 'DockerCoins',
+  services: ['hasher', 'rng', 'webui', 'worker'],
+  repositoryPrefix: 'dockercoins',
+  encryption: 'AES256',
+  untaggedImageExpiryDays: 3,
+  commitImagesToKeep: 50,
+  releaseTagPattern: 'v*',
+  buildCacheTag: 'buildcache',
+  removalPolicy: 'retain',
+  pullAccountIds: [] as string[],
+  // Derived from repositoryPrefix when unset: `<repositoryPrefix>-ecr-public`.
+  pullThroughCachePrefix: undefined as string | undefined,
+  redisImageTag: '7.4',
+  sourceOwner: 'jpetazzo',
+  sourceRepo: 'container.training',
+  sourceBranch: 'main',
+  clusterName: 'dockercoins',
+  namespace: 'dockercoins',
+} as const;
+
+export type ContextKey = keyof typeof DEFAULTS;
+export const CONTEXT_KEYS = Object.keys(DEFAULTS) as ContextKey[];
+
+/** Keys of a service object in the JSON form of `services`. */
+const SERVICE_OBJECT_KEYS = ['name', 'buildContext', 'deployment', 'container'] as const;
+
+/** The most tagged images one rule can meaningfully keep; release images are shielded up to this. */
+export const MAX_IMAGES_KEPT = 10000;
+
+// Grammars, each from the system that will reject the value later.
+/** Kubernetes DNS-1123 label: Deployment, container, namespace and our service names. */
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+/** ECR repository name (CreateRepository API), also used for prefixes. */
+const ECR_REPOSITORY_NAME = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
+/** Docker/OCI tag grammar. */
+const IMAGE_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+/** ECR lifecycle tag pattern and tag-mutability exclusion filter: `[0-9a-zA-Z._*-]`. */
+const ECR_WILDCARD = /^[0-9a-zA-Z._*-]{1,128}$/;
+/** EKS CreateCluster name. */
+const EKS_CLUSTER_NAME = /^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$/;
+/** GitHub user or organisation login. */
+const GITHUB_OWNER = /^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$/;
+/** GitHub repository name. */
+const GITHUB_REPO = /^[A-Za-z0-9._-]{1,100}$/;
+/** CloudFormation stack name prefix; we append `-Registry` and the like. */
+const STACK_NAME_PREFIX = /^[A-Za-z][A-Za-z0-9-]{0,99}$/;
+/** A path inside the source repository: relative, no `..`, no leading or trailing slash. */
+const REPO_PATH = /^(?!.*(?:^|\/)\.\.?(?:\/|$))[A-Za-z0-9._-]+(?:\/[A-Za-z0-9._-]+)*$/;
+const ACCOUNT_ID = /^\d{12}$/;
+
+/**
+ * Turns raw CDK context into a validated configuration.
+ *
+ * @param context all context of the app (`app.node.getAllContext()`); keys that are not ours are
+ *   ignored, except near-misses of ours (a typo would otherwise be silently dropped).
+ * @throws ConfigError for the first invalid value, naming key, value and expected form.
+ */
+export function resolveConfig(context: Readonly<Record<string, unknown>>): ResolvedConfig {
+  rejectNearMisses(context);
+  const read = (key: ContextKey): unknown => (key in context ? context[key] : DEFAULTS[key]);
+
+  const repositoryPrefix = readString(read('repositoryPrefix'), 'repositoryPrefix');
+  check(
+    'repositoryPrefix',
+    repositoryPrefix,
+    ECR_REPOSITORY_NAME.test(repositoryPrefix) && repositoryPrefix.length <= 200,
+    'lowercase letters, digits and ._-/ separators, as ECR repository names allow, e.g. "dockercoins" or "team/dockercoins"',
+  );
+
+  const services = readServices(read('services'));
+  for (const service of services) {
+    const repositoryName = `${repositoryPrefix}/${service.name}`;
+    check(
+      'services',
+      repositoryName,
+      repositoryName.length <= 256,
+      'a repository name `<repositoryPrefix>/<service>` of at most 256 characters',
+    );
+  }
+
+  const pullThroughCachePrefix =
+    read('pullThroughCachePrefix') === undefined
+      ? `${repositoryPrefix.replace(/\//g, '-')}-ecr-public`
+      : readString(read('pullThroughCachePrefix'), 'pullThroughCachePrefix');
+  check(
+    'pullThroughCachePrefix',
+    pullThroughCachePrefix,
+    ECR_REPOSITORY_NAME.test(pullThroughCachePrefix) &&
+      pullThroughCachePrefix.length >= 2 &&
+      pullThroughCachePrefix.length <= 30,
+    '2 to 30 characters of an ECR repository name (ECR limits pull-through cache prefixes to 30)' +
+      (read('pullThroughCachePrefix') === undefined
+        ? '; it is derived from repositoryPrefix, so set pullThroughCachePrefix explicitly'
+        : ''),
+  );
+  if (
+    pullThroughCachePrefix === repositoryPrefix ||
+    repositoryPrefix.startsWith(`${pullThroughCachePrefix}/`)
+  ) {
+    throw new ConfigError(
+      'pullThroughCachePrefix',
+      `pullThroughCachePrefix "${pullThroughCachePrefix}" overlaps repositoryPrefix "${repositoryPrefix}": ` +
+        'ECR would try to pull our own images from ECR Public. Choose a prefix that is not the repository prefix.',
+    );
+  }
+
+  const releaseTagPattern = readString(read('releaseTagPattern'), 'releaseTagPattern');
+  check(
+    'releaseTagPattern',
+    releaseTagPattern,
+    ECR_WILDCARD.test(releaseTagPattern) &&
+      (releaseTagPattern.match(/\*/g) ?? []).length <= 4 &&
+      releaseTagPattern !== '*',
+    'an ECR wildcard of [0-9a-zA-Z._*-] with at most four "*" that does not match every tag, e.g. "v*"',
+  );
+
+  const buildCacheTag = readOptionalTag(read('buildCacheTag'));
+  if (buildCacheTag !== undefined && wildcardMatches(releaseTagPattern, buildCacheTag)) {
+    throw new ConfigError(
+      'buildCacheTag',
+      `buildCacheTag "${buildCacheTag}" matches releaseTagPattern "${releaseTagPattern}": the moving cache tag ` +
+        'would be kept forever as a release. Choose a cache tag outside the release pattern.',
+    );
+  }
+
+  const redisImageTag = readString(read('redisImageTag'), 'redisImageTag');
+  check(
+    'redisImageTag',
+    redisImageTag,
+    IMAGE_TAG.test(redisImageTag) && redisImageTag !== 'latest',
+    'a pinned image tag such as "7.4" (never "latest": nobody knows what it points to)',
+  );
+
+  const registry: RegistryConfig = {
+    repositoryPrefix,
+    encryption: readEnum(read('encryption'), 'encryption', ['AES256', 'KMS'] as const),
+    untaggedImageExpiryDays: readInteger(
+      read('untaggedImageExpiryDays'),
+      'untaggedImageExpiryDays',
+      1,
+      3650,
+    ),
+    commitImagesToKeep: readInteger(
+      read('commitImagesToKeep'),
+      'commitImagesToKeep',
+      1,
+      MAX_IMAGES_KEPT - 1,
+    ),
+    releaseTagPattern,
+    buildCacheTag,
+    removal: readEnum(read('removalPolicy'), 'removalPolicy', ['retain', 'destroy'] as const),
+    pullAccountIds: readAccountIds(read('pullAccountIds')),
+    pullThroughCachePrefix,
+    redisImageTag,
+  };
+
+  const source: SourceConfig = {
+    owner: readMatching(
+      read('sourceOwner'),
+      'sourceOwner',
+      GITHUB_OWNER,
+      'a GitHub user or organisation name, e.g. "my-org"',
+    ),
+    repo: readMatching(
+      read('sourceRepo'),
+      'sourceRepo',
+      GITHUB_REPO,
+      'a GitHub repository name, e.g. "container.training"',
+    ),
+    branch: readBranch(read('sourceBranch')),
+  };
+
+  const config: ShipConfig = {
+    stackNamePrefix: readMatching(
+      read('stackNamePrefix'),
+      'stackNamePrefix',
+      STACK_NAME_PREFIX,
+      'a letter then letters, digits or hyphens (a CloudFormation stack name), e.g. "DockerCoins"',
+    ),
+    services,
+    registry,
+    source,
+    clusterName: readMatching(
+      read('clusterName'),
+      'clusterName',
+      EKS_CLUSTER_NAME,
+      'an EKS cluster name: a letter or digit, then up to 99 letters, digits, "-" or "_"',
+    ),
+    namespace: readDnsLabel(read('namespace'), 'namespace'),
+  };
+
+  return { config: deepFreeze(config), warnings: collectWarnings(context) };
+}
+
+/** Warnings for defaults that synthesize but cannot work for a real `cdk deploy`. */
+function collectWarnings(context: Readonly<Record<string, unknown>>): ConfigWarning[] {
+  const warnings: ConfigWarning[] = [];
+  if (!('sourceOwner' in context)) {
+    warnings.push({
+      key: 'sourceOwner',
+      message:
+        `sourceOwner is the default "${DEFAULTS.sourceOwner}" (the upstream DockerCoins repository). ` +
+        'CodeBuild can only create a webhook on a repository you administer: fork it and set ' +
+        '`-c sourceOwner=<your GitHub user or org>` (and sourceRepo if you renamed it), or put them in cdk.json.',
+    });
+  }
+  return warnings;
+}
+
+// ---- readers: one per value shape; each names the key and the expected form ----
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+function fail(key: string, value: unknown, expected: string): never {
+  throw new ConfigError(
+    key,
+    `Invalid value for context key "${key}": ${describe(value)}. Expected ${expected}. ` +
+      `Set it in cdk.json under "context", or with \`-c ${key}=<value>\`.`,
+  );
+}
+
+function check(key: string, value: unknown, ok: boolean, expected: string): void {
+  if (!ok) fail(key, value, expected);
+}
+
+function readString(value: unknown, key: string): string {
+  if (typeof value !== 'string' || value.trim() === '') fail(key, value, 'a non-empty string');
+  return value.trim();
+}
+
+function readMatching(value: unknown, key: string, pattern: RegExp, expected: string): string {
+  const text = readString(value, key);
+  check(key, text, pattern.test(text), expected);
+  return text;
+}
+
+function readDnsLabel(value: unknown, key: string): string {
+  return readMatching(
+    value,
+    key,
+    DNS_LABEL,
+    'a Kubernetes DNS-1123 label: at most 63 lowercase letters, digits or "-", starting and ending with a letter or digit',
+  );
+}
+
+function readEnum<T extends string>(value: unknown, key: string, allowed: readonly T[]): T {
+  const found = allowed.find(
+    (a) => typeof value === 'string' && a.toLowerCase() === value.trim().toLowerCase(),
+  );
+  if (found === undefined) fail(key, value, `one of ${allowed.map((a) => `"${a}"`).join(', ')}`);
+  return found;
+}
+
+function readInteger(value: unknown, key: string, min: number, max: number): number {
+  const n = typeof value === 'string' && /^\s*-?\d+\s*$/.test(value) ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) {
+    fail(key, value, `a whole number from ${min} to ${max}`);
+  }
+  return n;
+}
+
+/** A list from cdk.json (JSON array) or from `-c` (comma-separated string, or a JSON array string). */
+function readList(value: unknown, key: string, expected: string): unknown[] {
+  if (Array.isArray(value)) return value as unknown[];
+  if (typeof value === 'string') {
+    const text = value.trim();
+    if (text.startsWith('[')) {
+      try {
+        const parsed: unknown = JSON.parse(text);
+        if (Array.isArray(parsed)) return parsed as unknown[];
+      } catch {
+        // fall through to the error below
+      }
+      fail(key, value, `${expected}; this looks like JSON but is not a JSON array`);
+    }
+    if (text === '') return [];
+    return text.split(',').map((part) => part.trim());
+  }
+  fail(key, value, expected);
+}
+
+function readServices(value: unknown): ServiceConfig[] {
+  const expected =
+    'a list of service names ("hasher,rng" with -c, or a JSON array), or JSON objects ' +
+    '{"name", "buildContext"?, "deployment"?, "container"?}';
+  const entries = readList(value, 'services', expected);
+  if (entries.length === 0) fail('services', value, `${expected}, with at least one service`);
+  const services = entries.map((entry): ServiceConfig => {
+    if (typeof entry === 'string') return serviceFromName(entry);
+    if (entry !== null && typeof entry === 'object' && !Array.isArray(entry)) {
+      return serviceFromObject(entry as Record<string, unknown>);
+    }
+    return fail('services', entry, expected);
+  });
+  const seen = new Set<string>();
+  for (const { name } of services) {
+    if (seen.has(name)) fail('services', value, `${expected}, each name once ("${name}" repeats)`);
+    seen.add(name);
+  }
+  return services;
+}
+
+function serviceName(value: unknown): string {
+  if (typeof value !== 'string') fail('services', value, 'a service name (a string)');
+  const name = readDnsLabel(value, 'services');
+  // CodeBuild project names (`<prefix>-<service>`) and construct ids stay short and readable.
+  check('services', name, name.length <= 40, 'a service name of at most 40 characters');
+  return name;
+}
+
+function serviceFromName(name: string): ServiceConfig {
+  const valid = serviceName(name);
+  return { name: valid, buildContext: `dockercoins/${valid}`, deployment: valid, container: valid };
+}
+
+function serviceFromObject(entry: Record<string, unknown>): ServiceConfig {
+  const unknownKey = Object.keys(entry).find(
+    (k) => !(SERVICE_OBJECT_KEYS as readonly string[]).includes(k),
+  );
+  if (unknownKey !== undefined) {
+    fail(
+      'services',
+      entry,
+      `a service object with only the keys ${SERVICE_OBJECT_KEYS.join(', ')} ("${unknownKey}" is not one)`,
+    );
+  }
+  const base = serviceFromName(serviceName(entry.name));
+  const buildContext =
+    entry.buildContext === undefined
+      ? base.buildContext
+      : readMatching(
+          entry.buildContext,
+          'services',
+          REPO_PATH,
+          'a buildContext that is a relative path inside the source repository, without ".." or leading "/", e.g. "dockercoins/hasher"',
+        );
+  const deployment =
+    entry.deployment === undefined
+      ? base.deployment
+      : readMatching(
+          entry.deployment,
+          'services',
+          /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/,
+          'a Deployment name: a Kubernetes DNS-1123 subdomain',
+        );
+  const container =
+    entry.container === undefined ? base.container : readDnsLabel(entry.container, 'services');
+  return { name: base.name, buildContext, deployment, container };
+}
+
+function readOptionalTag(value: unknown): string | undefined {
+  if (value === false || value === null) return undefined;
+  if (typeof value === 'string' && ['none', 'false'].includes(value.trim().toLowerCase())) {
+    return undefined;
+  }
+  const tag = readString(value, 'buildCacheTag');
+  check(
+    'buildCacheTag',
+    tag,
+    IMAGE_TAG.test(tag) && ECR_WILDCARD.test(tag) && tag !== 'latest',
+    'an image tag such as "buildcache" (letters, digits, "._-"; not "latest"), or "none" to make every tag immutable',
+  );
+  return tag;
+}
+
+function readAccountIds(value: unknown): string[] {
+  const expected = 'AWS account ids of exactly 12 digits, comma-separated with -c or a JSON array';
+  const ids = readList(value, 'pullAccountIds', expected).map((id) =>
+    typeof id === 'number' ? String(id) : id,
+  );
+  for (const id of ids) {
+    if (typeof id !== 'string' || !ACCOUNT_ID.test(id)) fail('pullAccountIds', id, expected);
+  }
+  return [...new Set(ids as string[])];
+}
+
+/** A git branch name, per `git check-ref-format --branch`, in the subset webhooks can carry. */
+function readBranch(value: unknown): string {
+  const branch = readString(value, 'sourceBranch');
+  const valid =
+    /^[A-Za-z0-9._/-]+$/.test(branch) &&
+    !branch.startsWith('-') &&
+    !branch.startsWith('/') &&
+    !branch.endsWith('/') &&
+    !branch.endsWith('.') &&
+    !branch.endsWith('.lock') &&
+    !branch.includes('..') &&
+    !branch.includes('//') &&
+    !branch.split('/').some((part) => part.startsWith('.')) &&
+    branch !== 'HEAD' &&
+    !branch.startsWith('refs/');
+  check(
+    'sourceBranch',
+    branch,
+    valid,
+    'a git branch name such as "main" or "release/1.x" (letters, digits, "._/-"; no "..", no "refs/" prefix)',
+  );
+  return branch;
+}
+
+/** Does an ECR wildcard (only `*` is special) match a tag? */
+export function wildcardMatches(pattern: string, tag: string): boolean {
+  const regex = new RegExp(
+    `^${pattern
+      .split('*')
+      .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+  );
+  return regex.test(tag);
+}
+
+// ---- typo detection ----
+
+/**
+ * A key one or two edits away from one of ours (or differing only in case) is a typo: fail rather
+ * than ignore it, since an ignored `-c clusterNmae=prod` would deploy to the default cluster.
+ */
+function rejectNearMisses(context: Readonly<Record<string, unknown>>): void {
+  for (const key of Object.keys(context)) {
+    if ((CONTEXT_KEYS as string[]).includes(key)) continue;
+    const near = CONTEXT_KEYS.find(
+      (ours) => ours.toLowerCase() === key.toLowerCase() || editDistance(ours, key) <= 2,
+    );
+    if (near !== undefined) {
+      throw new ConfigError(
+        key,
+        `Unknown context key "${key}". Did you mean "${near}"? The keys this app reads are listed in README.md ` +
+          `(Configuration).`,
+      );
+    }
+  }
+}
+
+/** Levenshtein distance, small inputs only (context keys). */
+export function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current.push(Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, substitution));
+    }
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object') {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}

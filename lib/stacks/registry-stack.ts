@@ -1,0 +1,71 @@
+import { CfnOutput, Duration, RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
+import { Construct } from 'constructs';
+import { RegistryConfig, ServiceConfig } from '../config';
+import { ImageRegistry } from '../constructs/image-registry';
+
+/** CloudFormation's limit on outputs per stack. */
+export const MAX_STACK_OUTPUTS = 200;
+
+export interface RegistryStackProps extends StackProps {
+  readonly services: readonly ServiceConfig[];
+  readonly registry: RegistryConfig;
+}
+
+/**
+ * The stateful stack: ECR repositories hold images, so they live apart from the stateless build
+ * and deploy resources and are retained by default.
+ */
+export class RegistryStack extends Stack {
+  public readonly imageRegistry: ImageRegistry;
+
+  constructor(scope: Construct, id: string, props: RegistryStackProps) {
+    super(scope, id, props);
+    const { registry, services } = props;
+    const outputCount = services.length + 2;
+    if (outputCount > MAX_STACK_OUTPUTS) {
+      throw new Error(
+        `${services.length} services need ${outputCount} outputs in ${this.stackName}, over CloudFormation's ` +
+          `limit of ${MAX_STACK_OUTPUTS} per stack. Deploy at most ${MAX_STACK_OUTPUTS - 2} services per app ` +
+          '(use a second app with another repositoryPrefix and stackNamePrefix).',
+      );
+    }
+
+    // The construct id is a contract: changing it would replace every repository.
+    this.imageRegistry = new ImageRegistry(this, 'Registry', {
+      services: services.map((s) => s.name),
+      repositoryPrefix: registry.repositoryPrefix,
+      encryption: registry.encryption,
+      untaggedImageExpiry: Duration.days(registry.untaggedImageExpiryDays),
+      commitImagesToKeep: registry.commitImagesToKeep,
+      releaseTagPattern: registry.releaseTagPattern,
+      buildCacheTag: registry.buildCacheTag,
+      removalPolicy: registry.removal === 'destroy' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+      pullAccountIds: registry.pullAccountIds,
+      pullThroughCachePrefix: registry.pullThroughCachePrefix,
+      redisImageTag: registry.redisImageTag,
+    });
+
+    new CfnOutput(this, 'RegistryUri', {
+      description: "The seed's $REGISTRY: images are $REGISTRY/<service>:$TAG",
+      value: this.imageRegistry.registryUri,
+    });
+    new CfnOutput(this, 'RedisImage', {
+      description: 'The official redis image, through the ECR Public pull-through cache',
+      value: this.imageRegistry.redisImageUri,
+    });
+    for (const [service, repository] of this.imageRegistry.repositories) {
+      new CfnOutput(this, `RepositoryUri${outputIdPart(service)}`, {
+        description: `ECR repository of the ${service} image`,
+        value: repository.repositoryUri,
+      });
+    }
+  }
+}
+
+/** `worker` → `Worker`, `hash-er` → `HashEr`: output logical ids allow letters and digits only. */
+export function outputIdPart(service: string): string {
+  return service
+    .split('-')
+    .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
+    .join('');
+}
