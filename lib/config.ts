@@ -126,7 +126,7 @@ export const MAX_IMAGES_KEPT = 10000;
 
 // Grammars, each from the system that will reject the value later.
 /** Kubernetes DNS-1123 label: Deployment, container, namespace and our service names. */
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS_LABEL = /^(?=.{1,63}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 /** ECR repository name (CreateRepository API), also used for prefixes. */
 const ECR_REPOSITORY_NAME = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
 /** Docker/OCI tag grammar. */
@@ -144,6 +144,8 @@ const STACK_NAME_PREFIX = /^[A-Za-z][A-Za-z0-9-]{0,99}$/;
 /** A path inside the source repository: relative, no `..`, no leading or trailing slash. */
 const REPO_PATH = /^(?!.*(?:^|\/)\.\.?(?:\/|$))[A-Za-z0-9._-]+(?:\/[A-Za-z0-9._-]+)*$/;
 const ACCOUNT_ID = /^\d{12}$/;
+const MAX_SERVICE_NAME_LENGTH = 40;
+const MAX_PREFIX_LENGTH = 256 - 1 - MAX_SERVICE_NAME_LENGTH;
 
 /**
  * Turns raw CDK context into a validated configuration.
@@ -160,20 +162,12 @@ export function resolveConfig(context: Readonly<Record<string, unknown>>): Resol
   check(
     'repositoryPrefix',
     repositoryPrefix,
-    ECR_REPOSITORY_NAME.test(repositoryPrefix) && repositoryPrefix.length <= 200,
-    'lowercase letters, digits and ._-/ separators, as ECR repository names allow, e.g. "dockercoins" or "team/dockercoins"',
+    // ECR names are at most 256 characters: prefix, "/" and a service name of at most 40.
+    ECR_REPOSITORY_NAME.test(repositoryPrefix) && repositoryPrefix.length <= MAX_PREFIX_LENGTH,
+    `at most ${MAX_PREFIX_LENGTH} lowercase letters, digits and ._-/ separators, as ECR repository names allow, e.g. "dockercoins" or "team/dockercoins"`,
   );
 
   const services = readServices(read('services'));
-  for (const service of services) {
-    const repositoryName = `${repositoryPrefix}/${service.name}`;
-    check(
-      'services',
-      repositoryName,
-      repositoryName.length <= 256,
-      'a repository name `<repositoryPrefix>/<service>` of at most 256 characters',
-    );
-  }
 
   const pullThroughCachePrefix =
     read('pullThroughCachePrefix') === undefined
@@ -408,7 +402,12 @@ function serviceName(value: unknown): string {
   if (typeof value !== 'string') fail('services', value, 'a service name (a string)');
   const name = readDnsLabel(value, 'services');
   // CodeBuild project names (`<prefix>-<service>`) and construct ids stay short and readable.
-  check('services', name, name.length <= 40, 'a service name of at most 40 characters');
+  check(
+    'services',
+    name,
+    name.length <= MAX_SERVICE_NAME_LENGTH,
+    `a service name of at most ${MAX_SERVICE_NAME_LENGTH} characters`,
+  );
   return name;
 }
 

@@ -53,8 +53,18 @@ export class RegistryStack extends Stack {
       description: 'The official redis image, through the ECR Public pull-through cache',
       value: this.imageRegistry.redisImageUri,
     });
+    const outputOwners = new Map<string, string>();
     for (const [service, repository] of this.imageRegistry.repositories) {
-      new CfnOutput(this, `RepositoryUri${outputIdPart(service)}`, {
+      const outputId = `RepositoryUri${outputIdPart(service)}`;
+      const owner = outputOwners.get(outputId);
+      if (owner !== undefined) {
+        throw new Error(
+          `Services "${owner}" and "${service}" would share the stack output ${outputId}. ` +
+            'Rename one of them in the services setting.',
+        );
+      }
+      outputOwners.set(outputId, service);
+      new CfnOutput(this, outputId, {
         description: `ECR repository of the ${service} image`,
         value: repository.repositoryUri,
       });

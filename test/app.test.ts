@@ -1,0 +1,151 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { App, Stack, Validations } from 'aws-cdk-lib';
+import { Annotations, Match } from 'aws-cdk-lib/assertions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { addComplianceChecks, createStacks } from '../lib/app';
+import { resolveConfig } from '../lib/config';
+import { newApp } from './support/app';
+import { cfnLintErrors } from './support/cfn-lint';
+
+/** Every optional feature switched on, so that checks see every resource the app can make. */
+const ALL_OPTIONS = {
+  sourceOwner: 'acme',
+  encryption: 'KMS',
+  removalPolicy: 'destroy',
+  pullAccountIds: '111122223333,444455556666',
+  services: 'hasher,rng,webui,worker,miner',
+};
+
+const outdirs: string[] = [];
+afterAll(() => outdirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
+function appWithChecks(context: Record<string, unknown>): App {
+  const outdir = mkdtempSync(path.join(tmpdir(), 'ship-synth-'));
+  outdirs.push(outdir);
+  const app = newApp({}, { outdir });
+  const { config, warnings } = resolveConfig(context);
+  createStacks(app, config, warnings);
+  addComplianceChecks(app);
+  return app;
+}
+
+interface ValidationReport {
+  pluginReports: { pluginName: string; conclusion: string; violations: { ruleName: string }[] }[];
+}
+
+function templatesIn(outdir: string): string[] {
+  return readdirSync(outdir)
+    .filter((f) => f.endsWith('.template.json'))
+    .map((f) => path.join(outdir, f));
+}
+
+describe.each([
+  ['default configuration', {}],
+  ['every option on', ALL_OPTIONS],
+])('the whole app, %s', (_name, context) => {
+  let outdir: string;
+
+  beforeAll(() => {
+    const app = appWithChecks(context);
+    // cdk-nag v3 is a policy-validation plugin: synth throws on any unacknowledged finding.
+    outdir = app.synth().directory;
+  });
+
+  test('cdk-nag AwsSolutions reports no unacknowledged finding', () => {
+    const report = JSON.parse(
+      readFileSync(path.join(outdir, 'validation-report.json'), 'utf8'),
+    ) as ValidationReport;
+    const failures = report.pluginReports.filter((r) => r.conclusion !== 'success');
+    expect(failures).toEqual([]);
+  });
+
+  test('every acknowledgement written into the templates carries a reason', () => {
+    for (const file of templatesIn(outdir)) {
+      const template = JSON.parse(readFileSync(file, 'utf8')) as {
+        Resources: Record<
+          string,
+          { Metadata?: { cdk_nag?: { rules_to_suppress: { id: unknown; reason: unknown }[] } } }
+        >;
+      };
+      for (const resource of Object.values(template.Resources)) {
+        for (const rule of resource.Metadata?.cdk_nag?.rules_to_suppress ?? []) {
+          expect(typeof rule.id).toBe('string');
+          // A reason a reviewer accepts is a sentence, not "ok" or "n/a".
+          expect(rule.reason).toMatch(/\w{3,}.{30,}/);
+        }
+      }
+    }
+  });
+
+  test('cfn-lint reports no error on the synthesized templates', () => {
+    expect(cfnLintErrors(templatesIn(outdir))).toEqual([]);
+  });
+});
+
+describe('compliance checks', () => {
+  test('cfn-lint finds an error in a broken template, so its check is real', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'ship-lint-'));
+    outdirs.push(dir);
+    const broken = path.join(dir, 'broken.template.json');
+    writeFileSync(
+      broken,
+      JSON.stringify({
+        Resources: {
+          Repo: { Type: 'AWS::ECR::Repository', Properties: { ImageTagMutability: 'SOMETIMES' } },
+        },
+      }),
+    );
+
+    expect(cfnLintErrors([broken])).toEqual([expect.stringContaining('SOMETIMES')]);
+  });
+
+  test('a non-compliant resource fails synth, so the checks are really wired', () => {
+    const app = appWithChecks({ sourceOwner: 'acme' });
+    new sqs.Queue(new Stack(app, 'Planted'), 'QueueWithoutDlqOrSsl');
+
+    expect(() => app.synth()).toThrow(/AwsSolutions-SQS3[\s\S]*AwsSolutions-SQS4/);
+  });
+
+  test('an acknowledgement with a reason lets synth pass and is written into the template', () => {
+    const app = appWithChecks({ sourceOwner: 'acme' });
+    const planted = new Stack(app, 'Planted');
+    const queue = new sqs.Queue(planted, 'Queue', { enforceSSL: true });
+    Validations.of(queue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason: 'This queue is itself a dead-letter queue in the test scenario.',
+    });
+
+    const outdir = app.synth().directory;
+
+    const template = readFileSync(path.join(outdir, 'Planted.template.json'), 'utf8');
+    expect(template).toContain('This queue is itself a dead-letter queue in the test scenario.');
+  });
+});
+
+describe('configuration warnings', () => {
+  test('the default source owner warns on every stack, naming the setting', () => {
+    const app = newApp();
+    const { config, warnings } = resolveConfig({});
+    const stacks = createStacks(app, config, warnings);
+
+    Annotations.fromStack(stacks.registry).hasWarning(
+      '*',
+      Match.stringLikeRegexp('sourceOwner is the default "jpetazzo".*-c sourceOwner='),
+    );
+  });
+
+  test('a configured source owner leaves no warning', () => {
+    const app = newApp();
+    const { config, warnings } = resolveConfig({ sourceOwner: 'acme' });
+    const stacks = createStacks(app, config, warnings);
+
+    expect(Annotations.fromStack(stacks.registry).findWarning('*', Match.anyValue())).toEqual([]);
+  });
+
+  test('stack names follow stackNamePrefix', () => {
+    const { config } = resolveConfig({ stackNamePrefix: 'Staging-DC' });
+    expect(createStacks(newApp(), config).registry.stackName).toBe('Staging-DC-Registry');
+  });
+});

@@ -1,0 +1,18 @@
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { App, AppProps } from 'aws-cdk-lib';
+
+/** The repository root, resolved from this file, never from the working directory. */
+export const REPO_ROOT = path.resolve(__dirname, '..', '..');
+
+/** The feature flags in cdk.json: tests synthesize what `cdk synth` synthesizes. */
+export const CDK_JSON_CONTEXT = (
+  JSON.parse(readFileSync(path.join(REPO_ROOT, 'cdk.json'), 'utf8')) as {
+    context: Record<string, unknown>;
+  }
+).context;
+
+/** A fresh App with cdk.json's context, plus any extra context the test gives. */
+export function newApp(context: Record<string, unknown> = {}, props: AppProps = {}): App {
+  return new App({ ...props, context: { ...CDK_JSON_CONTEXT, ...context } });
+}
