@@ -8,7 +8,7 @@ const readme = readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
 function configurationTableKeys(): string[] {
   const section = readme.split('\n## Configuration\n')[1]?.split('\n## ')[0];
   if (section === undefined) throw new Error('README.md has no "## Configuration" section');
-  return [...section.matchAll(/^\| `([A-Za-z]+)` \|/gm)].map((m) => m[1]!);
+  return [...section.matchAll(/^\| `([A-Za-z]+)`\s*\|/gm)].map((m) => m[1]!);
 }
 
 test('the configuration table lists exactly the context keys the app reads', () => {
