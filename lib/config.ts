@@ -122,7 +122,7 @@ export const CONTEXT_KEYS = Object.keys(DEFAULTS) as ContextKey[];
 const SERVICE_OBJECT_KEYS = ['name', 'buildContext', 'deployment', 'container'] as const;
 
 /** The most tagged images one rule can meaningfully keep; release images are shielded up to this. */
-export const MAX_IMAGES_KEPT = 10000;
+export const MAX_IMAGES_KEPT = 9999;
 
 // Grammars, each from the system that will reject the value later.
 /** Kubernetes DNS-1123 label: Deployment, container, namespace and our service names. */

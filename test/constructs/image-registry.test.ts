@@ -146,7 +146,7 @@ describe('lifecycle rules bound storage however many commits arrive', () => {
           tagStatus: 'tagged',
           tagPatternList: ['v*'],
           countType: 'imageCountMoreThan',
-          countNumber: 10000,
+          countNumber: 9999,
         },
         action: { type: 'expire' },
       },
@@ -395,7 +395,7 @@ describe('validation at the construct boundary', () => {
   test.each([
     [{ services: [] }, /at least one service/],
     [{ services: ['rng', 'rng'] }, /duplicates: rng, rng/],
-    [{ commitImagesToKeep: 0 }, /commitImagesToKeep.*from 1 to 9999, got 0/],
+    [{ commitImagesToKeep: 0 }, /commitImagesToKeep.*from 1 to 9998, got 0/],
     [{ commitImagesToKeep: 2.5 }, /commitImagesToKeep.*got 2.5/],
     [{ pullAccountIds: ['1234'] }, /12-digit AWS account ids, got "1234"/],
   ])('%j is refused', (props, message) => {
