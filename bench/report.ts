@@ -1,0 +1,138 @@
+/**
+ * The printed report. Everything here is formatting: the figures come from measure.ts and the
+ * judgements from checks.ts, so the JSON file and the terminal cannot disagree.
+ */
+import { formatRate, Growth, LIMITS_TEXT, Verdict } from './checks';
+import { AppResult, Timing } from './measure';
+import { Column, formatCount, formatTable } from './table';
+
+export interface Environment {
+  readonly node: string;
+  readonly awsCdkLib: string;
+  readonly cdkNag: string;
+  readonly cpus: string;
+}
+
+export interface ReportInput {
+  readonly environment: Environment;
+  readonly runs: number;
+  readonly warmUpSynths: number;
+  readonly warmUpServices: number;
+  readonly results: readonly AppResult[];
+  readonly growth: readonly Growth[];
+  readonly verdicts: readonly Verdict[];
+  readonly resultsFile: string;
+  readonly exitCode: number;
+  /** The whole-process table (cli.ts), already formatted. */
+  readonly cliTable: string;
+}
+
+export function renderReport(input: ReportInput): string {
+  return [
+    header(input),
+    section('Synth time and CloudFormation quotas, per stack', resultsTable(input.results)),
+    section('Growth per additional service', growthTable(input.growth)),
+    section('Whole `npx cdk synth` process, as a user runs it', input.cliTable),
+    section('Verdicts (our app only)', verdictLines(input.verdicts)),
+    section('Notes', footnotes(input)),
+    `Figures written to ${input.resultsFile}. Exit code ${input.exitCode}.`,
+  ].join('\n\n');
+}
+
+function header(input: ReportInput): string {
+  const env = input.environment;
+  return [
+    'DockerCoins synth bench',
+    `node ${env.node}, aws-cdk-lib ${env.awsCdkLib}, cdk-nag ${env.cdkNag}, ${env.cpus}`,
+    `Timing: median (min–max) of ${input.runs} synths per cell. ${input.warmUpSynths} warm-up synths ` +
+      `(one per variant, ${input.warmUpServices} services; module loading and JIT) ran first ` +
+      'and are EXCLUDED.',
+  ].join('\n');
+}
+
+function section(title: string, body: string): string {
+  return `${title}\n${'='.repeat(title.length)}\n${body}`;
+}
+
+const RESULT_COLUMNS: readonly Column[] = [
+  { header: 'services', align: 'right' },
+  { header: 'app', align: 'left' },
+  { header: 'stack', align: 'left' },
+  { header: 'synth ms, nag on', align: 'right' },
+  { header: 'synth ms, nag off', align: 'right' },
+  { header: 'resources*', align: 'right' },
+  { header: 'outputs', align: 'right' },
+  { header: 'template bytes', align: 'right' },
+  { header: 'within limits', align: 'left' },
+];
+
+const APP_LABELS = { ours: 'ours', naive: 'naive baseline' } as const;
+
+function resultsTable(results: readonly AppResult[]): string {
+  const rows = results.flatMap((result) =>
+    result.stacks.map((stack, index) => [
+      String(result.services),
+      APP_LABELS[result.app],
+      stack.stackName,
+      // Time is per app, not per stack: print it once, on the app's first stack.
+      index === 0 ? timingCell(result.synthMs.nagOn) : '',
+      index === 0 ? timingCell(result.synthMs.nagOff) : '',
+      formatCount(stack.resources),
+      formatCount(stack.outputs),
+      formatCount(stack.templateBytes),
+      stack.exceeded.length === 0 ? 'yes' : `NO (${stack.exceeded.join('; ')})`,
+    ]),
+  );
+  return formatTable(RESULT_COLUMNS, rows);
+}
+
+/** Median with the spread beside it: with three runs, the spread says how far to trust it. */
+function timingCell(timing: Timing | null): string {
+  if (timing === null) return 'n/a';
+  // Rounded outward, so the printed range always contains the median.
+  const low = Math.floor(Math.min(...timing.runsMs));
+  const high = Math.ceil(Math.max(...timing.runsMs));
+  return `${timing.medianMs.toFixed(1)} (${low}–${high})`;
+}
+
+function growthTable(growth: readonly Growth[]): string {
+  const intervals = growth[0]?.intervals ?? [];
+  const columns: Column[] = [
+    { header: 'app', align: 'left' },
+    { header: 'per service', align: 'left' },
+    ...intervals.map((i): Column => ({
+      header: `${i.fromServices}→${i.toServices}`,
+      align: 'right',
+    })),
+    { header: 'constant', align: 'left' },
+  ];
+  const rows = growth.map((g) => [
+    APP_LABELS[g.app],
+    g.gated ? `${g.metric} (checked)` : g.metric,
+    ...g.intervals.map((i) => `+${formatRate(i.perService)}`),
+    g.constant ? 'yes' : 'NO',
+  ]);
+  return formatTable(columns, rows);
+}
+
+function verdictLines(verdicts: readonly Verdict[]): string {
+  return verdicts.map((v) => `${v.ok ? 'PASS' : 'FAIL'}  ${v.message}`).join('\n');
+}
+
+function footnotes(input: ReportInput): string {
+  return [
+    "* Resources exclude AWS::CDK::Metadata (the CLI's version reporting, one per stack, not part",
+    '  of the app).',
+    `- Limits checked: ${LIMITS_TEXT}.`,
+    '- Synth time is wall time of new App → (resolveConfig → createStacks → addComplianceChecks',
+    '  for ours) → app.synth(), which writes the cloud assembly to a temp outdir (removed after each',
+    `  run). Runs are interleaved: ${input.runs} rounds over every size and variant, the variant`,
+    '  order rotating each round.',
+    "- Apps get cdk.json's context, version reporting and path metadata, as under `cdk synth`, so",
+    '  templates match what `cdk deploy` uploads. Template bytes are the .template.json file size.',
+    '- Our stack figures come from the nag-on synth, the app bin/app.ts deploys. Context: {services:',
+    "  ['svc-001', …], sourceOwner: 'bench'}.",
+    '- Naive baseline: one plain Stack with new ecr.Repository(stack, name) per service; no',
+    '  options, no outputs, no cdk-nag (nag-on time n/a). It is shown for comparison, never judged.',
+  ].join('\n');
+}
