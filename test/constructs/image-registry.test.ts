@@ -2,7 +2,7 @@ import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { ImageRegistry, ImageRegistryProps } from '../../lib/constructs/image-registry';
-import { newApp } from '../support/app';
+import { expectedEcrUri, newApp } from '../support/app';
 
 function build(props: Partial<ImageRegistryProps> = {}): { stack: Stack; registry: ImageRegistry } {
   const stack = new Stack(newApp(), 'Test');
@@ -357,37 +357,15 @@ describe('pull-through cache for ECR Public', () => {
   test('redisImageUri names the cached official image with its pinned tag', () => {
     const { registry, stack } = synth({ pullThroughCachePrefix: 'mirror', redisImageTag: '7.2.5' });
 
-    expect(stack.resolve(registry.redisImageUri)).toEqual({
-      'Fn::Join': [
-        '',
-        [
-          { Ref: 'AWS::AccountId' },
-          '.dkr.ecr.',
-          { Ref: 'AWS::Region' },
-          '.',
-          { Ref: 'AWS::URLSuffix' },
-          '/mirror/docker/library/redis:7.2.5',
-        ],
-      ],
-    });
+    expect(stack.resolve(registry.redisImageUri)).toEqual(
+      expectedEcrUri('/mirror/docker/library/redis:7.2.5'),
+    );
   });
 
   test("registryUri is the seed's $REGISTRY: host and repository prefix", () => {
     const { registry, stack } = synth({ repositoryPrefix: 'team/dc' });
 
-    expect(stack.resolve(registry.registryUri)).toEqual({
-      'Fn::Join': [
-        '',
-        [
-          { Ref: 'AWS::AccountId' },
-          '.dkr.ecr.',
-          { Ref: 'AWS::Region' },
-          '.',
-          { Ref: 'AWS::URLSuffix' },
-          '/team/dc',
-        ],
-      ],
-    });
+    expect(stack.resolve(registry.registryUri)).toEqual(expectedEcrUri('/team/dc'));
   });
 });
 

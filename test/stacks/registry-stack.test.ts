@@ -1,7 +1,7 @@
 import { Template } from 'aws-cdk-lib/assertions';
 import { resolveConfig } from '../../lib/config';
 import { outputIdPart, RegistryStack } from '../../lib/stacks/registry-stack';
-import { newApp } from '../support/app';
+import { expectedEcrUri, newApp } from '../support/app';
 
 function registryStack(context: Record<string, unknown> = {}): RegistryStack {
   const { config } = resolveConfig({ sourceOwner: 'acme', ...context });
@@ -24,34 +24,10 @@ describe('RegistryStack', () => {
       'RepositoryUriWorker',
     ]);
     template.hasOutput('RegistryUri', {
-      Value: {
-        'Fn::Join': [
-          '',
-          [
-            { Ref: 'AWS::AccountId' },
-            '.dkr.ecr.',
-            { Ref: 'AWS::Region' },
-            '.',
-            { Ref: 'AWS::URLSuffix' },
-            '/dockercoins',
-          ],
-        ],
-      },
+      Value: expectedEcrUri('/dockercoins'),
     });
     template.hasOutput('RedisImage', {
-      Value: {
-        'Fn::Join': [
-          '',
-          [
-            { Ref: 'AWS::AccountId' },
-            '.dkr.ecr.',
-            { Ref: 'AWS::Region' },
-            '.',
-            { Ref: 'AWS::URLSuffix' },
-            '/dockercoins-ecr-public/docker/library/redis:7.4',
-          ],
-        ],
-      },
+      Value: expectedEcrUri('/dockercoins-ecr-public/docker/library/redis:7.4'),
     });
   });
 

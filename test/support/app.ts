@@ -16,3 +16,20 @@ export const CDK_JSON_CONTEXT = (
 export function newApp(context: Record<string, unknown> = {}, props: AppProps = {}): App {
   return new App({ ...props, context: { ...CDK_JSON_CONTEXT, ...context } });
 }
+
+/** What `<account>.dkr.ecr.<region>.<suffix><path>` resolves to in an environment-agnostic stack. */
+export function expectedEcrUri(pathPart: string): object {
+  return {
+    'Fn::Join': [
+      '',
+      [
+        { Ref: 'AWS::AccountId' },
+        '.dkr.ecr.',
+        { Ref: 'AWS::Region' },
+        '.',
+        { Ref: 'AWS::URLSuffix' },
+        pathPart,
+      ],
+    ],
+  };
+}
