@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
-import { Timing } from './measure';
+import { median, Timing } from './measure';
 import { REPO_ROOT, serviceNames } from './synth';
 import { Column, formatTable } from './table';
 
@@ -27,11 +27,6 @@ function timedRun(args: readonly string[]): number {
     throw new Error(`npx cdk ${args.join(' ')} failed (${result.status}): ${result.stderr}`);
   }
   return ms;
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
 }
 
 /** Median of `runs` process runs per command, each synth writing to its own scratch outdir. */

@@ -1,6 +1,7 @@
 /**
  * CloudFormation's per-stack quotas and the checks that decide the bench's exit code.
  */
+import { MAX_STACK_OUTPUTS } from '../lib/stacks/registry-stack';
 import { StackFigures } from './synth';
 import { formatCount } from './table';
 
@@ -11,7 +12,7 @@ import { formatCount } from './table';
  */
 export const CFN_LIMITS = {
   resources: 500,
-  outputs: 200,
+  outputs: MAX_STACK_OUTPUTS,
   templateBytes: 1_000_000,
 } as const;
 

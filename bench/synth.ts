@@ -7,10 +7,11 @@ import * as path from 'node:path';
 import { App, Stack } from 'aws-cdk-lib';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import { addComplianceChecks, createStacks } from '../lib/app';
+import { CDK_JSON_CONTEXT } from '../test/support/app';
 import { resolveConfig } from '../lib/config';
 
-/** The repository root, from this file, so the bench runs from any working directory. */
-export const REPO_ROOT = path.resolve(__dirname, '..');
+// One loader of cdk.json for tests and bench: both must synthesize what `cdk synth` does.
+export { REPO_ROOT } from '../test/support/app';
 
 /** What one stack's template weighs against CloudFormation's quotas. */
 export interface StackFigures {
@@ -49,13 +50,6 @@ export const naiveApp: AppBuilder = (app, services) => {
 export function serviceNames(count: number): string[] {
   return Array.from({ length: count }, (_, i) => `svc-${String(i + 1).padStart(3, '0')}`);
 }
-
-/** cdk.json's feature flags change templates, so the bench must see them as `cdk synth` does. */
-const CDK_JSON_CONTEXT = (
-  JSON.parse(readFileSync(path.join(REPO_ROOT, 'cdk.json'), 'utf8')) as {
-    context?: Record<string, unknown>;
-  }
-).context;
 
 /**
  * An App configured the way the cdk CLI configures bin/app.ts's: without version reporting and

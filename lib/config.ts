@@ -116,6 +116,11 @@ export const DEFAULTS = {
 } as const;
 
 export type ContextKey = keyof typeof DEFAULTS;
+
+/** The pull-through cache prefix used when none is set: `<repositoryPrefix>-ecr-public`, "/" → "-". */
+export function defaultPullThroughCachePrefix(repositoryPrefix: string): string {
+  return `${repositoryPrefix.replace(/\//g, '-')}-ecr-public`;
+}
 export const CONTEXT_KEYS = Object.keys(DEFAULTS) as ContextKey[];
 
 /** Keys of a service object in the JSON form of `services`. */
@@ -171,7 +176,7 @@ export function resolveConfig(context: Readonly<Record<string, unknown>>): Resol
 
   const pullThroughCachePrefix =
     read('pullThroughCachePrefix') === undefined
-      ? `${repositoryPrefix.replace(/\//g, '-')}-ecr-public`
+      ? defaultPullThroughCachePrefix(repositoryPrefix)
       : readString(read('pullThroughCachePrefix'), 'pullThroughCachePrefix');
   check(
     'pullThroughCachePrefix',

@@ -3,7 +3,12 @@ import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
-import { DEFAULTS, MAX_IMAGES_KEPT, RegistryEncryption } from '../config';
+import {
+  DEFAULTS,
+  defaultPullThroughCachePrefix,
+  MAX_IMAGES_KEPT,
+  RegistryEncryption,
+} from '../config';
 
 /** Properties of an {@link ImageRegistry}. */
 export interface ImageRegistryProps {
@@ -110,7 +115,7 @@ export class ImageRegistry extends Construct {
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     const pullAccountIds = props.pullAccountIds ?? [];
     this.pullThroughCachePrefix =
-      props.pullThroughCachePrefix ?? `${repositoryPrefix.replace(/\//g, '-')}-ecr-public`;
+      props.pullThroughCachePrefix ?? defaultPullThroughCachePrefix(repositoryPrefix);
     const redisImageTag = props.redisImageTag ?? DEFAULTS.redisImageTag;
     validate(props.services, commitImagesToKeep, pullAccountIds);
 

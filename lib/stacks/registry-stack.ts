@@ -5,6 +5,8 @@ import { ImageRegistry } from '../constructs/image-registry';
 
 /** CloudFormation's limit on outputs per stack. */
 export const MAX_STACK_OUTPUTS = 200;
+/** RegistryUri and RedisImage; every service adds one more. */
+const FIXED_OUTPUTS = 2;
 
 export interface RegistryStackProps extends StackProps {
   readonly services: readonly ServiceConfig[];
@@ -21,11 +23,11 @@ export class RegistryStack extends Stack {
   constructor(scope: Construct, id: string, props: RegistryStackProps) {
     super(scope, id, props);
     const { registry, services } = props;
-    const outputCount = services.length + 2;
+    const outputCount = services.length + FIXED_OUTPUTS;
     if (outputCount > MAX_STACK_OUTPUTS) {
       throw new Error(
         `${services.length} services need ${outputCount} outputs in ${this.stackName}, over CloudFormation's ` +
-          `limit of ${MAX_STACK_OUTPUTS} per stack. Deploy at most ${MAX_STACK_OUTPUTS - 2} services per app ` +
+          `limit of ${MAX_STACK_OUTPUTS} per stack. Deploy at most ${MAX_STACK_OUTPUTS - FIXED_OUTPUTS} services per app ` +
           '(use a second app with another repositoryPrefix and stackNamePrefix).',
       );
     }
