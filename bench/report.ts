@@ -25,6 +25,10 @@ export interface ReportInput {
   readonly exitCode: number;
   /** The whole-process table (cli.ts), already formatted. */
   readonly cliTable: string;
+  /** Builds started per push (webhooks.ts), already formatted. */
+  readonly webhookTable: string;
+  /** The buildspec run locally per trigger (buildspec-runs.ts), already formatted. */
+  readonly buildspecTable: string;
 }
 
 export function renderReport(input: ReportInput): string {
@@ -33,6 +37,14 @@ export function renderReport(input: ReportInput): string {
     section('Synth time and CloudFormation quotas, per stack', resultsTable(input.results)),
     section('Growth per additional service', growthTable(input.growth)),
     section('Whole `npx cdk synth` process, as a user runs it', input.cliTable),
+    section(
+      'CodeBuild builds started per push (4 services), from the synthesized webhook filters',
+      input.webhookTable,
+    ),
+    section(
+      'The buildspec run locally (buildah + distribution registry), median of runs per trigger',
+      input.buildspecTable,
+    ),
     section('Verdicts (our app only)', verdictLines(input.verdicts)),
     section('Notes', footnotes(input)),
     `Figures written to ${input.resultsFile}. Exit code ${input.exitCode}.`,
@@ -132,6 +144,12 @@ function footnotes(input: ReportInput): string {
     '  templates match what `cdk deploy` uploads. Template bytes are the .template.json file size.',
     '- Our stack figures come from the nag-on synth, the app bin/app.ts deploys. Context: {services:',
     "  ['svc-001', …], sourceOwner: 'bench'}.",
+    '- Builds per push come from evaluating the synthesized FILE_PATH/HEAD_REF filters as CodeBuild',
+    "  does; the naive projects use CDK's andBranchIs('main') (unanchored) and no path filter.",
+    '- Buildspec runs: the real buildspec commands (test/support/buildspec-runner.ts), buildah behind',
+    '  the docker shim (so BuildKit cache flags are ignored: times say nothing about BuildKit), the',
+    '  real distribution registry on 127.0.0.1, a fresh registry per round. Naive: docker login +',
+    '  buildx build --push of the same context on every run.',
     '- Naive baseline: one plain Stack with new ecr.Repository(stack, name) per service; no',
     '  options, no outputs, no cdk-nag (nag-on time n/a). It is shown for comparison, never judged.',
   ].join('\n');

@@ -15,6 +15,8 @@ import { CFN_LIMITS } from './limits';
 import { measure, MeasureOptions, warmUp } from './measure';
 import { Environment, renderReport } from './report';
 import { REPO_ROOT } from './synth';
+import { buildspecTable, buildspecVerdicts, measureBuildspecRuns } from './buildspec-runs';
+import { measureWebhooks, webhookTable, webhookVerdicts } from './webhooks';
 
 /** 4 is today's app; 25 and 100 give two intervals, so a non-linear cost cannot hide. */
 const SIZES = [4, 25, 100] as const;
@@ -22,21 +24,27 @@ const SIZES = [4, 25, 100] as const;
 const RUNS = 3;
 const RESULTS_FILE = path.join(REPO_ROOT, '.bench', 'results.json');
 
-function main(): number {
+async function main(): Promise<number> {
   const scratchRoot = mkdtempSync(path.join(tmpdir(), 'dockercoins-bench-'));
   try {
-    return bench({ sizes: SIZES, runs: RUNS, scratchRoot });
+    return await bench({ sizes: SIZES, runs: RUNS, scratchRoot });
   } finally {
     rmSync(scratchRoot, { recursive: true, force: true });
   }
 }
 
-function bench(options: MeasureOptions): number {
+async function bench(options: MeasureOptions): Promise<number> {
   const warmUpSynths = warmUp(options);
   const results = measure(options);
   const cli = measureCli(options.scratchRoot, [SIZES[0], SIZES[SIZES.length - 1]!], RUNS);
   const growth = growthOf(results);
-  const checks = verdicts(results, growth);
+  const webhooks = measureWebhooks();
+  const buildspecRuns = await measureBuildspecRuns(options.scratchRoot, RUNS);
+  const checks = [
+    ...verdicts(results, growth),
+    ...webhookVerdicts(webhooks),
+    ...buildspecVerdicts(buildspecRuns),
+  ];
   const exitCode = checks.every((check) => check.ok) ? 0 : 1;
   const environment = describeEnvironment();
 
@@ -53,6 +61,8 @@ function bench(options: MeasureOptions): number {
     limits: CFN_LIMITS,
     results,
     cli,
+    webhooks,
+    buildspecRuns,
     growth,
     verdicts: checks,
     exitCode,
@@ -69,6 +79,8 @@ function bench(options: MeasureOptions): number {
     verdicts: checks,
     resultsFile: path.relative(process.cwd(), RESULTS_FILE),
     cliTable: cliTable(cli),
+    webhookTable: webhookTable(webhooks),
+    buildspecTable: buildspecTable(buildspecRuns),
     exitCode,
   });
   process.stdout.write(`${report}\n`);
@@ -93,4 +105,12 @@ function installedVersion(pkg: string): string {
   return manifest.version ?? 'unknown';
 }
 
-process.exitCode = main();
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`bench failed: ${error instanceof Error ? error.stack : String(error)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -22,12 +22,43 @@ export interface ServiceConfig {
   readonly container: string;
 }
 
-/** Where the DockerCoins source lives (GitHub). */
+/** The git host of the DockerCoins source. */
+export type SourceProvider = 'github' | 'gitlab' | 'bitbucket' | 'codecommit';
+
+/** Where the DockerCoins source lives. */
 export interface SourceConfig {
-  readonly owner: string;
+  readonly provider: SourceProvider;
+  /**
+   * GitHub user or organisation, GitLab namespace (`group/subgroup`) or Bitbucket workspace;
+   * `undefined` for CodeCommit, whose repositories belong to the account.
+   */
+  readonly owner: string | undefined;
+  /** Repository name (for CodeCommit: the repository in this account and region). */
   readonly repo: string;
-  /** The branch whose pushes deploy. */
-  readonly branch: string;
+  /**
+   * A CodeConnections connection (`codeconnections` or the older `codestar-connections` ARN), or
+   * `undefined` to use the account's GitHub credential. Required for GitLab and Bitbucket.
+   */
+  readonly connectionArn: string | undefined;
+}
+
+/** CPU architecture of the build hosts, and therefore of the images. */
+export type BuildArchitecture = 'x86_64' | 'arm64';
+
+/** The CodeBuild side: what triggers builds, and the build hosts. */
+export interface BuildConfig {
+  /** Pushes to these branches build (and, through the deployer, deploy). */
+  readonly branches: readonly string[];
+  /** Paths in the source repository whose change rebuilds every service. */
+  readonly sharedPaths: readonly string[];
+  /** Build pull requests too (they only ever get `pr-<n>-<sha7>` tags). */
+  readonly pullRequests: boolean;
+  readonly architecture: BuildArchitecture;
+  readonly timeoutMinutes: number;
+  /** Builds of one service that may run at once. */
+  readonly concurrentBuildLimit: number;
+  /** Days CloudWatch keeps build logs; one of the values CloudWatch Logs accepts. */
+  readonly logRetentionDays: number;
 }
 
 export type RegistryEncryption = 'AES256' | 'KMS';
@@ -58,14 +89,31 @@ export interface RegistryConfig {
   readonly redisImageTag: string;
 }
 
+/** An EKS cluster the app creates and installs DockerCoins on (off by default). */
+export interface ClusterConfig {
+  /** Create an EKS Auto Mode cluster named `clusterName`; otherwise `clusterName` names an existing one. */
+  readonly create: boolean;
+  /**
+   * The tag the app installs DockerCoins with on the cluster it creates (a commit or release tag
+   * already built into ECR). Later deploys belong to the deployer: see README.
+   */
+  readonly initialImageTag: string | undefined;
+  /** Install the in-cluster registry (S3 storage, Pod Identity) on the created cluster. */
+  readonly inClusterRegistry: boolean;
+  /** The NodePort the in-cluster registry listens on, on every node (`127.0.0.1:<port>`). */
+  readonly registryNodePort: number;
+}
+
 export interface ShipConfig {
   /** Prefix of every stack name, e.g. `DockerCoins` → `DockerCoins-Registry`. */
   readonly stackNamePrefix: string;
   readonly services: readonly ServiceConfig[];
   readonly registry: RegistryConfig;
   readonly source: SourceConfig;
+  readonly build: BuildConfig;
   /** The EKS cluster that runs DockerCoins. */
   readonly clusterName: string;
+  readonly cluster: ClusterConfig;
   /** The Kubernetes namespace that branch builds deploy to. */
   readonly namespace: string;
 }
@@ -108,11 +156,23 @@ export const DEFAULTS = {
   // Derived from repositoryPrefix when unset: `<repositoryPrefix>-ecr-public`.
   pullThroughCachePrefix: undefined as string | undefined,
   redisImageTag: '7.4',
+  sourceProvider: 'github',
   sourceOwner: 'jpetazzo',
   sourceRepo: 'container.training',
-  sourceBranch: 'main',
+  sourceConnectionArn: undefined as string | undefined,
+  buildBranches: ['main'],
+  sharedPaths: [] as string[],
+  pullRequestBuilds: false,
+  buildArchitecture: 'x86_64',
+  buildTimeoutMinutes: 30,
+  buildConcurrency: 2,
+  buildLogRetentionDays: 30,
   clusterName: 'dockercoins',
   namespace: 'dockercoins',
+  createCluster: false,
+  initialImageTag: undefined as string | undefined,
+  inClusterRegistry: false,
+  registryNodePort: 30500,
 } as const;
 
 export type ContextKey = keyof typeof DEFAULTS;
@@ -122,6 +182,19 @@ export function defaultPullThroughCachePrefix(repositoryPrefix: string): string 
   return `${repositoryPrefix.replace(/\//g, '-')}-ecr-public`;
 }
 export const CONTEXT_KEYS = Object.keys(DEFAULTS) as ContextKey[];
+
+/** Keys that existed once and were replaced: naming the new key beats ignoring the old one. */
+const REPLACED_KEYS: Readonly<Record<string, string>> = {
+  sourceBranch:
+    'sourceBranch was replaced by buildBranches, a list of branches whose pushes build and deploy: ' +
+    'use `-c buildBranches=main` (or ["main", "release/1.x"] in cdk.json).',
+};
+
+/** The retention periods CloudWatch Logs accepts (PutRetentionPolicy). */
+export const LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288,
+  3653,
+] as const;
 
 /** Keys of a service object in the JSON form of `services`. */
 const SERVICE_OBJECT_KEYS = ['name', 'buildContext', 'deployment', 'container'] as const;
@@ -144,6 +217,15 @@ const EKS_CLUSTER_NAME = /^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$/;
 const GITHUB_OWNER = /^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$/;
 /** GitHub repository name. */
 const GITHUB_REPO = /^[A-Za-z0-9._-]{1,100}$/;
+/** GitLab namespace: a group or user, subgroups separated by "/". */
+const GITLAB_NAMESPACE = /^[A-Za-z0-9_][A-Za-z0-9_.-]*(?:\/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$/;
+/** Bitbucket workspace id. */
+const BITBUCKET_WORKSPACE = /^[a-z0-9_-]{1,62}$/;
+/** CodeCommit repository name. */
+const CODECOMMIT_REPO = /^[\w.-]{1,100}$/;
+/** A CodeConnections connection; `codestar-connections` is the service's former name. */
+const CONNECTION_ARN =
+  /^arn:aws(?:-[a-z]+)*:(?:codeconnections|codestar-connections):[a-z0-9-]+:\d{12}:connection\/[0-9a-f-]{36}$/;
 /** CloudFormation stack name prefix; we append `-Registry` and the like. */
 const STACK_NAME_PREFIX = /^[A-Za-z][A-Za-z0-9-]{0,99}$/;
 /** A path inside the source repository: relative, no `..`, no leading or trailing slash. */
@@ -250,21 +332,28 @@ export function resolveConfig(context: Readonly<Record<string, unknown>>): Resol
     redisImageTag,
   };
 
-  const source: SourceConfig = {
-    owner: readMatching(
-      read('sourceOwner'),
-      'sourceOwner',
-      GITHUB_OWNER,
-      'a GitHub user or organisation name, e.g. "my-org"',
-    ),
-    repo: readMatching(
-      read('sourceRepo'),
-      'sourceRepo',
-      GITHUB_REPO,
-      'a GitHub repository name, e.g. "container.training"',
-    ),
-    branch: readBranch(read('sourceBranch')),
+  const source = readSource(context, read);
+
+  const build: BuildConfig = {
+    branches: readBranches(read('buildBranches')),
+    sharedPaths: readPaths(read('sharedPaths'), 'sharedPaths'),
+    pullRequests: readBoolean(read('pullRequestBuilds'), 'pullRequestBuilds'),
+    architecture: readEnum(read('buildArchitecture'), 'buildArchitecture', [
+      'x86_64',
+      'arm64',
+    ] as const),
+    // CodeBuild accepts 5 to 2160 minutes; an image build that needs hours is stuck, not slow.
+    timeoutMinutes: readInteger(read('buildTimeoutMinutes'), 'buildTimeoutMinutes', 5, 480),
+    concurrentBuildLimit: readInteger(read('buildConcurrency'), 'buildConcurrency', 1, 100),
+    logRetentionDays: readRetention(read('buildLogRetentionDays')),
   };
+  if (source.provider === 'codecommit' && build.pullRequests) {
+    throw new ConfigError(
+      'pullRequestBuilds',
+      'pullRequestBuilds is true but sourceProvider is "codecommit": CodeCommit has no pull-request webhooks. ' +
+        'Set `-c pullRequestBuilds=false`, or use a GitHub, GitLab or Bitbucket source.',
+    );
+  }
 
   const config: ShipConfig = {
     stackNamePrefix: readMatching(
@@ -276,6 +365,7 @@ export function resolveConfig(context: Readonly<Record<string, unknown>>): Resol
     services,
     registry,
     source,
+    build,
     clusterName: readMatching(
       read('clusterName'),
       'clusterName',
@@ -283,15 +373,63 @@ export function resolveConfig(context: Readonly<Record<string, unknown>>): Resol
       'an EKS cluster name: a letter or digit, then up to 99 letters, digits, "-" or "_"',
     ),
     namespace: readDnsLabel(read('namespace'), 'namespace'),
+    cluster: readCluster(read),
   };
 
   return { config: deepFreeze(config), warnings: collectWarnings(context) };
 }
 
+function readCluster(read: (key: ContextKey) => unknown): ClusterConfig {
+  const create = readBoolean(read('createCluster'), 'createCluster');
+  const inClusterRegistry = readBoolean(read('inClusterRegistry'), 'inClusterRegistry');
+  const registryNodePort = readInteger(read('registryNodePort'), 'registryNodePort', 30000, 32767);
+  const rawTag = read('initialImageTag');
+  let initialImageTag: string | undefined;
+  if (rawTag !== undefined) {
+    initialImageTag = readMatching(
+      rawTag,
+      'initialImageTag',
+      IMAGE_TAG,
+      'an image tag that exists in every service repository, such as a 12-hex commit tag or "v1.2.0"',
+    );
+    check(
+      'initialImageTag',
+      rawTag,
+      initialImageTag.toLowerCase() !== 'latest',
+      'a commit or release tag, never "latest" (nobody knows what it points to)',
+    );
+  }
+  if (create && initialImageTag === undefined) {
+    throw new ConfigError(
+      'initialImageTag',
+      'createCluster is true but initialImageTag is not set: the app installs DockerCoins from ECR with that tag. ' +
+        'Deploy the Registry and Builds stacks first, let a build push the images (or run ' +
+        '`aws codebuild start-build --project-name <prefix>-<service>`), then set `-c initialImageTag=<the 12-hex commit tag>`.',
+    );
+  }
+  if (!create && initialImageTag !== undefined) {
+    throw new ConfigError(
+      'initialImageTag',
+      'initialImageTag is set but createCluster is false: on an existing cluster, install with kubectl ' +
+        '(README: "Run DockerCoins on any cluster"). Remove initialImageTag, or set `-c createCluster=true`.',
+    );
+  }
+  if (inClusterRegistry && !create) {
+    throw new ConfigError(
+      'inClusterRegistry',
+      'inClusterRegistry is true but createCluster is false: the app installs the registry only on a cluster it ' +
+        'creates. On an existing cluster, apply k8s/registry with kubectl (k8s/registry/README.md), or set ' +
+        '`-c createCluster=true`.',
+    );
+  }
+  return { create, initialImageTag, inClusterRegistry, registryNodePort };
+}
+
 /** Warnings for defaults that synthesize but cannot work for a real `cdk deploy`. */
 function collectWarnings(context: Readonly<Record<string, unknown>>): ConfigWarning[] {
   const warnings: ConfigWarning[] = [];
-  if (!('sourceOwner' in context)) {
+  const provider = 'sourceProvider' in context ? String(context.sourceProvider).trim() : 'github';
+  if (!('sourceOwner' in context) && provider.toLowerCase() === 'github') {
     warnings.push({
       key: 'sourceOwner',
       message:
@@ -482,10 +620,9 @@ function readAccountIds(value: unknown): string[] {
   return [...new Set(ids as string[])];
 }
 
-/** A git branch name, per `git check-ref-format --branch`, in the subset webhooks can carry. */
-function readBranch(value: unknown): string {
-  const branch = readString(value, 'sourceBranch');
-  const valid =
+/** Is this a git branch name (`git check-ref-format --branch`), in the subset webhooks carry? */
+function isBranchName(branch: string): boolean {
+  return (
     /^[A-Za-z0-9._/-]+$/.test(branch) &&
     !branch.startsWith('-') &&
     !branch.startsWith('/') &&
@@ -496,14 +633,148 @@ function readBranch(value: unknown): string {
     !branch.includes('//') &&
     !branch.split('/').some((part) => part.startsWith('.')) &&
     branch !== 'HEAD' &&
-    !branch.startsWith('refs/');
-  check(
-    'sourceBranch',
-    branch,
-    valid,
-    'a git branch name such as "main" or "release/1.x" (letters, digits, "._/-"; no "..", no "refs/" prefix)',
+    !branch.startsWith('refs/')
   );
-  return branch;
+}
+
+function readBranches(value: unknown): string[] {
+  const expected =
+    'git branch names such as "main" or "release/1.x" (letters, digits, "._/-"; no "..", no "refs/" prefix), ' +
+    'comma-separated with -c or a JSON array, at least one';
+  const branches = readList(value, 'buildBranches', expected);
+  if (branches.length === 0) fail('buildBranches', value, expected);
+  for (const branch of branches) {
+    if (typeof branch !== 'string' || !isBranchName(branch.trim())) {
+      fail('buildBranches', branch, expected);
+    }
+  }
+  return [...new Set((branches as string[]).map((b) => b.trim()))];
+}
+
+function readPaths(value: unknown, key: string): string[] {
+  const expected =
+    'relative paths inside the source repository (no "..", no leading "/"), e.g. "dockercoins/common", ' +
+    'comma-separated with -c or a JSON array';
+  const paths = readList(value, key, expected);
+  for (const p of paths) {
+    if (typeof p !== 'string' || !REPO_PATH.test(p.trim())) fail(key, p, expected);
+  }
+  return [...new Set((paths as string[]).map((p) => p.trim()))];
+}
+
+function readBoolean(value: unknown, key: string): boolean {
+  if (typeof value === 'boolean') return value;
+  if (typeof value === 'string' && ['true', 'false'].includes(value.trim().toLowerCase())) {
+    return value.trim().toLowerCase() === 'true';
+  }
+  fail(key, value, 'true or false');
+}
+
+function readRetention(value: unknown): number {
+  const days = readInteger(value, 'buildLogRetentionDays', 1, 3653);
+  check(
+    'buildLogRetentionDays',
+    value,
+    (LOG_RETENTION_DAYS as readonly number[]).includes(days),
+    `one of the retention periods CloudWatch Logs accepts: ${LOG_RETENTION_DAYS.join(', ')}`,
+  );
+  return days;
+}
+
+/** The git host of the source, and what each one needs. */
+function readSource(
+  context: Readonly<Record<string, unknown>>,
+  read: (key: ContextKey) => unknown,
+): SourceConfig {
+  const provider = readEnum(read('sourceProvider'), 'sourceProvider', [
+    'github',
+    'gitlab',
+    'bitbucket',
+    'codecommit',
+  ] as const);
+  const connectionArn =
+    read('sourceConnectionArn') === undefined
+      ? undefined
+      : readMatching(
+          read('sourceConnectionArn'),
+          'sourceConnectionArn',
+          CONNECTION_ARN,
+          'a CodeConnections connection ARN, e.g. "arn:aws:codeconnections:eu-west-1:123456789012:connection/<uuid>" ' +
+            '(create one in the console under Developer Tools > Settings > Connections)',
+        );
+
+  if (provider === 'codecommit') {
+    if ('sourceOwner' in context) {
+      throw new ConfigError(
+        'sourceOwner',
+        'sourceOwner is set but sourceProvider is "codecommit": CodeCommit repositories belong to the account. ' +
+          'Remove sourceOwner, and set sourceRepo to the CodeCommit repository name.',
+      );
+    }
+    if (connectionArn !== undefined) {
+      throw new ConfigError(
+        'sourceConnectionArn',
+        'sourceConnectionArn is set but sourceProvider is "codecommit", which needs no connection. Remove it.',
+      );
+    }
+    const repo = readMatching(
+      read('sourceRepo'),
+      'sourceRepo',
+      CODECOMMIT_REPO,
+      'a CodeCommit repository name: up to 100 letters, digits, ".", "_" or "-"',
+    );
+    return { provider, owner: undefined, repo, connectionArn };
+  }
+
+  if (provider !== 'github') {
+    if (!('sourceOwner' in context)) {
+      throw new ConfigError(
+        'sourceOwner',
+        `sourceProvider is "${provider}" but sourceOwner is not set: set \`-c sourceOwner=<${
+          provider === 'gitlab' ? 'group or group/subgroup' : 'workspace'
+        }>\` and sourceRepo.`,
+      );
+    }
+    if (connectionArn === undefined) {
+      throw new ConfigError(
+        'sourceConnectionArn',
+        `sourceProvider is "${provider}", which CodeBuild reaches only through a CodeConnections connection: ` +
+          'create one (console: Developer Tools > Settings > Connections), then set `-c sourceConnectionArn=<its ARN>`.',
+      );
+    }
+  }
+  const owner = {
+    github: () =>
+      readMatching(
+        read('sourceOwner'),
+        'sourceOwner',
+        GITHUB_OWNER,
+        'a GitHub user or organisation name, e.g. "my-org"',
+      ),
+    gitlab: () =>
+      readMatching(
+        read('sourceOwner'),
+        'sourceOwner',
+        GITLAB_NAMESPACE,
+        'a GitLab group or user, with subgroups separated by "/", e.g. "my-group/apps"',
+      ),
+    bitbucket: () =>
+      readMatching(
+        read('sourceOwner'),
+        'sourceOwner',
+        BITBUCKET_WORKSPACE,
+        'a Bitbucket workspace id: lowercase letters, digits, "-" or "_"',
+      ),
+  }[provider]();
+  const repo = readMatching(
+    read('sourceRepo'),
+    'sourceRepo',
+    GITHUB_REPO,
+    provider === 'github'
+      ? 'a GitHub repository name, e.g. "container.training"'
+      : 'a repository name: letters, digits, ".", "_" or "-"',
+  );
+  return { provider, owner, repo, connectionArn };
 }
 
 /** Does an ECR wildcard (only `*` is special) match a tag? */
@@ -525,6 +796,8 @@ export function wildcardMatches(pattern: string, tag: string): boolean {
  */
 function rejectNearMisses(context: Readonly<Record<string, unknown>>): void {
   for (const key of Object.keys(context)) {
+    const replacement = REPLACED_KEYS[key];
+    if (replacement !== undefined) throw new ConfigError(key, replacement);
     if ((CONTEXT_KEYS as string[]).includes(key)) continue;
     const near = CONTEXT_KEYS.find(
       (ours) => ours.toLowerCase() === key.toLowerCase() || editDistance(ours, key) <= 2,

@@ -39,12 +39,28 @@ describe('defaults', () => {
       redisImageTag: '7.4',
     });
     expect(config.source).toEqual({
+      provider: 'github',
       owner: 'jpetazzo',
       repo: 'container.training',
-      branch: 'main',
+      connectionArn: undefined,
+    });
+    expect(config.build).toEqual({
+      branches: ['main'],
+      sharedPaths: [],
+      pullRequests: false,
+      architecture: 'x86_64',
+      timeoutMinutes: 30,
+      concurrentBuildLimit: 2,
+      logRetentionDays: 30,
     });
     expect(config.clusterName).toBe('dockercoins');
     expect(config.namespace).toBe('dockercoins');
+    expect(config.cluster).toEqual({
+      create: false,
+      initialImageTag: undefined,
+      inClusterRegistry: false,
+      registryNodePort: 30500,
+    });
   });
 
   test('Given the default source owner, When resolved, Then a warning names the key and the fix', () => {
@@ -176,11 +192,26 @@ describe('every invalid value fails with the key, the value and the expected for
     ['sourceOwner', 'acme corp', /GitHub user or organisation/],
     ['sourceOwner', '-acme', /GitHub user or organisation/],
     ['sourceRepo', 'a/b', /GitHub repository name/],
-    ['sourceBranch', 'refs/heads/main', /git branch name/],
-    ['sourceBranch', 'feature..x', /git branch name/],
-    ['sourceBranch', 'main.lock', /git branch name/],
-    ['sourceBranch', 'a b', /git branch name/],
-    ['sourceBranch', '.hidden', /git branch name/],
+    ['buildBranches', 'refs/heads/main', /git branch names/],
+    ['buildBranches', 'feature..x', /git branch names/],
+    ['buildBranches', 'main.lock', /git branch names/],
+    ['buildBranches', 'a b', /git branch names/],
+    ['buildBranches', '.hidden', /git branch names/],
+    ['buildBranches', '', /at least one/],
+    ['sharedPaths', '../outside', /relative paths/],
+    ['sharedPaths', '/abs', /relative paths/],
+    ['pullRequestBuilds', 'yes', /true or false/],
+    ['buildArchitecture', 'amd64', /one of "x86_64", "arm64"/],
+    ['buildTimeoutMinutes', 4, /from 5 to 480/],
+    ['buildTimeoutMinutes', 481, /from 5 to 480/],
+    ['buildConcurrency', 0, /from 1 to 100/],
+    ['buildLogRetentionDays', 31, /retention periods CloudWatch Logs accepts/],
+    ['sourceProvider', 'svn', /one of "github", "gitlab", "bitbucket", "codecommit"/],
+    [
+      'sourceConnectionArn',
+      'arn:aws:codeconnections:eu-west-1:123:connection/x',
+      /CodeConnections connection ARN/,
+    ],
     ['clusterName', '-prod', /EKS cluster name/],
     ['clusterName', 'a'.repeat(101), /EKS cluster name/],
     ['namespace', 'Dockercoins', /DNS-1123 label/],
@@ -278,24 +309,172 @@ describe('helpers', () => {
     // README.md's configuration table is checked against this list in test/readme.test.ts.
     expect(Object.keys(DEFAULTS).sort()).toMatchInlineSnapshot(`
       [
+        "buildArchitecture",
+        "buildBranches",
         "buildCacheTag",
+        "buildConcurrency",
+        "buildLogRetentionDays",
+        "buildTimeoutMinutes",
         "clusterName",
         "commitImagesToKeep",
+        "createCluster",
         "encryption",
+        "inClusterRegistry",
+        "initialImageTag",
         "namespace",
         "pullAccountIds",
+        "pullRequestBuilds",
         "pullThroughCachePrefix",
         "redisImageTag",
+        "registryNodePort",
         "releaseTagPattern",
         "removalPolicy",
         "repositoryPrefix",
         "services",
-        "sourceBranch",
+        "sharedPaths",
+        "sourceConnectionArn",
         "sourceOwner",
+        "sourceProvider",
         "sourceRepo",
         "stackNamePrefix",
         "untaggedImageExpiryDays",
       ]
     `);
+  });
+});
+
+describe('sources and builds', () => {
+  const CONNECTION =
+    'arn:aws:codeconnections:eu-west-1:123456789012:connection/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0';
+
+  test('Given several build branches and shared paths, When resolved, Then each is kept once', () => {
+    const { config } = resolveConfig({
+      ...OWNED,
+      buildBranches: 'main, release/1.x,main',
+      sharedPaths: ['dockercoins/common', 'requirements.txt'],
+      pullRequestBuilds: 'true',
+      buildArchitecture: 'ARM64',
+    });
+
+    expect(config.build).toMatchObject({
+      branches: ['main', 'release/1.x'],
+      sharedPaths: ['dockercoins/common', 'requirements.txt'],
+      pullRequests: true,
+      architecture: 'arm64',
+    });
+  });
+
+  test('Given the removed key sourceBranch, When resolved, Then the error names its replacement', () => {
+    const error = errorOf({ ...OWNED, sourceBranch: 'main' });
+
+    expect(error.key).toBe('sourceBranch');
+    expect(error.message).toMatch(/replaced by buildBranches/);
+    expect(error.message).toContain('-c buildBranches=main');
+  });
+
+  test('Given GitHub through a connection, When resolved, Then the ARN is kept', () => {
+    expect(resolveConfig({ ...OWNED, sourceConnectionArn: CONNECTION }).config.source).toEqual({
+      provider: 'github',
+      owner: 'acme',
+      repo: 'container.training',
+      connectionArn: CONNECTION,
+    });
+  });
+
+  test('Given GitLab with a nested group and a connection, When resolved, Then there is no warning', () => {
+    const { config, warnings } = resolveConfig({
+      sourceProvider: 'gitlab',
+      sourceOwner: 'platform/apps',
+      sourceRepo: 'dockercoins',
+      sourceConnectionArn: CONNECTION,
+    });
+
+    expect(config.source).toEqual({
+      provider: 'gitlab',
+      owner: 'platform/apps',
+      repo: 'dockercoins',
+      connectionArn: CONNECTION,
+    });
+    expect(warnings).toEqual([]);
+  });
+
+  test.each([
+    [
+      { sourceProvider: 'gitlab', sourceConnectionArn: CONNECTION },
+      'sourceOwner',
+      /sourceOwner is not set/,
+    ],
+    [
+      { sourceProvider: 'bitbucket', sourceOwner: 'acme' },
+      'sourceConnectionArn',
+      /only through a CodeConnections/,
+    ],
+    [
+      { sourceProvider: 'bitbucket', sourceOwner: 'Acme', sourceConnectionArn: CONNECTION },
+      'sourceOwner',
+      /Bitbucket workspace/,
+    ],
+    [{ sourceProvider: 'codecommit', sourceOwner: 'acme' }, 'sourceOwner', /belong to the account/],
+    [
+      { sourceProvider: 'codecommit', sourceConnectionArn: CONNECTION },
+      'sourceConnectionArn',
+      /needs no connection/,
+    ],
+    [
+      { sourceProvider: 'codecommit', pullRequestBuilds: true },
+      'pullRequestBuilds',
+      /no pull-request webhooks/,
+    ],
+  ])('Given %j, When resolved, Then %s is refused with the fix', (context, key, expected) => {
+    const error = errorOf(context);
+
+    expect(error.key).toBe(key);
+    expect(error.message).toMatch(expected);
+  });
+
+  test('Given CodeCommit, When resolved, Then there is no owner and no warning', () => {
+    const { config, warnings } = resolveConfig({ sourceProvider: 'codecommit', sourceRepo: 'dc' });
+
+    expect(config.source).toEqual({
+      provider: 'codecommit',
+      owner: undefined,
+      repo: 'dc',
+      connectionArn: undefined,
+    });
+    expect(warnings).toEqual([]);
+  });
+});
+
+describe('the optional cluster', () => {
+  test('Given createCluster with a commit tag, When resolved, Then the cluster is created with it', () => {
+    const { config } = resolveConfig({
+      ...OWNED,
+      createCluster: 'true',
+      initialImageTag: '6e0de7938dda',
+      inClusterRegistry: true,
+      registryNodePort: '31000',
+    });
+
+    expect(config.cluster).toEqual({
+      create: true,
+      initialImageTag: '6e0de7938dda',
+      inClusterRegistry: true,
+      registryNodePort: 31000,
+    });
+  });
+
+  test.each([
+    [{ createCluster: true }, 'initialImageTag', /initialImageTag is not set/],
+    [{ createCluster: true, initialImageTag: 'latest' }, 'initialImageTag', /never "latest"/],
+    [{ createCluster: true, initialImageTag: 'a/b' }, 'initialImageTag', /image tag/],
+    [{ initialImageTag: '6e0de7938dda' }, 'initialImageTag', /createCluster is false/],
+    [{ inClusterRegistry: true }, 'inClusterRegistry', /createCluster is false/],
+    [{ registryNodePort: 5000 }, 'registryNodePort', /from 30000 to 32767/],
+    [{ createCluster: 'yes' }, 'createCluster', /true or false/],
+  ])('Given %j, When resolved, Then %s is refused with the fix', (context, key, expected) => {
+    const error = errorOf({ ...OWNED, ...context });
+
+    expect(error.key).toBe(key);
+    expect(error.message).toMatch(expected);
   });
 });

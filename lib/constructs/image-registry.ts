@@ -84,6 +84,11 @@ export interface ImageRegistryProps {
   readonly redisImageTag?: string;
 }
 
+/** The ECR repository of a service: `<repositoryPrefix>/<service>`, a name other stacks rely on. */
+export function repositoryName(repositoryPrefix: string, service: string): string {
+  return `${repositoryPrefix}/${service}`;
+}
+
 /**
  * The ECR side of DockerCoins: one repository per built service, lifecycle rules that bound
  * storage however many commits arrive, immutable commit and release tags, and a pull-through
@@ -132,7 +137,7 @@ export class ImageRegistry extends Construct {
       // The construct id is the service name: renaming it would replace a repository full of images.
       const repository = new ecr.Repository(this, service, {
         // A physical name, because pushes, manifests and people address repositories by name.
-        repositoryName: `${repositoryPrefix}/${service}`,
+        repositoryName: repositoryName(repositoryPrefix, service),
         imageScanOnPush: true,
         ...(props.buildCacheTag === undefined
           ? { imageTagMutability: ecr.TagMutability.IMMUTABLE }
