@@ -1,11 +1,16 @@
 import { Annotations, App, Stack, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { ConfigWarning, ShipConfig } from './config';
+import { BuildsStack } from './stacks/builds-stack';
+import { ClusterStack } from './stacks/cluster-stack';
 import { RegistryStack } from './stacks/registry-stack';
 
 /** The stacks of one DockerCoins app. */
 export interface ShipStacks {
   readonly registry: RegistryStack;
+  readonly builds: BuildsStack;
+  /** Only with `createCluster`. */
+  readonly cluster?: ClusterStack;
 }
 
 /**
@@ -23,7 +28,32 @@ export function createStacks(
     services: config.services,
     registry: config.registry,
   });
-  const stacks: ShipStacks = { registry };
+  const builds = new BuildsStack(app, `${config.stackNamePrefix}-Builds`, {
+    description: 'DockerCoins builds: one CodeBuild project per service (stateless)',
+    services: config.services,
+    registry: config.registry,
+    source: config.source,
+    build: config.build,
+    projectNamePrefix: config.stackNamePrefix,
+  });
+  // Builds push to the registry's repositories: deploy the registry first.
+  builds.addStackDependency(registry);
+  let cluster: ClusterStack | undefined;
+  if (config.cluster.create) {
+    cluster = new ClusterStack(app, `${config.stackNamePrefix}-Cluster`, {
+      description:
+        'DockerCoins cluster: an EKS Auto Mode cluster in its own VPC, DockerCoins installed',
+      clusterName: config.clusterName,
+      namespace: config.namespace,
+      services: config.services,
+      registry: config.registry,
+      cluster: config.cluster,
+    });
+    // Nodes pull from the registry's repositories and its pull-through cache: deploy it first.
+    cluster.addStackDependency(registry);
+  }
+  const stacks: ShipStacks =
+    cluster === undefined ? { registry, builds } : { registry, builds, cluster };
   for (const stack of Object.values(stacks) as Stack[]) {
     for (const warning of warnings) {
       Annotations.of(stack).addWarningV2(`dockercoins-ship:config:${warning.key}`, warning.message);

@@ -16,7 +16,27 @@ const ALL_OPTIONS = {
   removalPolicy: 'destroy',
   pullAccountIds: '111122223333,444455556666',
   services: 'hasher,rng,webui,worker,miner',
+  sourceConnectionArn:
+    'arn:aws:codeconnections:eu-west-1:123456789012:connection/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0',
+  buildBranches: 'main,release/1.x',
+  sharedPaths: 'dockercoins/common',
+  pullRequestBuilds: true,
+  buildArchitecture: 'arm64',
 };
+
+/**
+ * The optional cluster with the in-cluster registry: every resource the Cluster stack can make.
+ * Apart from ALL_OPTIONS because its extra service has no Deployment, which the cluster refuses.
+ */
+const CLUSTER = {
+  sourceOwner: 'acme',
+  createCluster: true,
+  initialImageTag: '6e0de7938dda',
+  inClusterRegistry: true,
+};
+
+/** The other source that changes the resources: CodeCommit, triggered through EventBridge. */
+const CODECOMMIT = { sourceProvider: 'codecommit', sourceRepo: 'dockercoins' };
 
 const outdirs: string[] = [];
 afterAll(() => outdirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
@@ -44,6 +64,8 @@ function templatesIn(outdir: string): string[] {
 describe.each([
   ['default configuration', {}],
   ['every option on', ALL_OPTIONS],
+  ['a CodeCommit source', CODECOMMIT],
+  ['a created cluster with the in-cluster registry', CLUSTER],
 ])('the whole app, %s', (_name, context) => {
   let outdir: string;
 
@@ -146,6 +168,20 @@ describe('configuration warnings', () => {
 
   test('stack names follow stackNamePrefix', () => {
     const { config } = resolveConfig({ stackNamePrefix: 'Staging-DC' });
-    expect(createStacks(newApp(), config).registry.stackName).toBe('Staging-DC-Registry');
+    const stacks = createStacks(newApp(), config);
+
+    expect(stacks.registry.stackName).toBe('Staging-DC-Registry');
+    expect(stacks.builds.stackName).toBe('Staging-DC-Builds');
+  });
+
+  test('the builds stack deploys after the registry, without cross-stack exports', () => {
+    const { config } = resolveConfig({ sourceOwner: 'acme' });
+    const app = newApp();
+    const stacks = createStacks(app, config);
+    const assembly = app.synth();
+
+    expect(stacks.builds.dependencies).toEqual([stacks.registry]);
+    const builds = JSON.stringify(assembly.getStackByName(stacks.builds.stackName).template);
+    expect(builds).not.toMatch(/Fn::ImportValue|Fn::GetStackOutput/);
   });
 });

@@ -1,0 +1,68 @@
+import { Aws, CfnOutput, Stack, StackProps } from 'aws-cdk-lib';
+import { Construct } from 'constructs';
+import { ClusterConfig, RegistryConfig, ServiceConfig } from '../config';
+import { DockerCoinsCluster } from '../constructs/dockercoins-cluster';
+
+export interface ClusterStackProps extends StackProps {
+  /** The EKS cluster's name. */
+  readonly clusterName: string;
+  /** The namespace DockerCoins is installed in. */
+  readonly namespace: string;
+  readonly services: readonly ServiceConfig[];
+  readonly registry: RegistryConfig;
+  /** Must have `create` on and an `initialImageTag`. */
+  readonly cluster: ClusterConfig;
+}
+
+/**
+ * The optional cluster (`createCluster`): an EKS Auto Mode cluster in its own VPC, with
+ * DockerCoins installed from ECR and, with `inClusterRegistry`, the registry on S3.
+ *
+ * ECR repositories and the pull-through cache are named, not referenced across stacks: the app
+ * orders this stack after the registry stack instead.
+ */
+export class ClusterStack extends Stack {
+  public readonly dockerCoinsCluster: DockerCoinsCluster;
+
+  constructor(scope: Construct, id: string, props: ClusterStackProps) {
+    super(scope, id, props);
+    const { cluster, registry } = props;
+    if (!cluster.create || cluster.initialImageTag === undefined) {
+      throw new Error(
+        `${id} installs DockerCoins on a cluster it creates: it needs createCluster=true and an initialImageTag ` +
+          `(got createCluster=${cluster.create}, initialImageTag=${String(cluster.initialImageTag)}).`,
+      );
+    }
+
+    // The construct id is part of every resource's logical id (the cluster, the bucket): keep it.
+    this.dockerCoinsCluster = new DockerCoinsCluster(this, 'DockerCoins', {
+      clusterName: props.clusterName,
+      services: props.services,
+      initialImageTag: cluster.initialImageTag,
+      namespace: props.namespace,
+      repositoryPrefix: registry.repositoryPrefix,
+      pullThroughCachePrefix: registry.pullThroughCachePrefix,
+      redisImageTag: registry.redisImageTag,
+      inClusterRegistry: cluster.inClusterRegistry,
+      registryNodePort: cluster.registryNodePort,
+    });
+
+    new CfnOutput(this, 'ClusterName', {
+      description: 'The EKS cluster that runs DockerCoins',
+      value: this.dockerCoinsCluster.cluster.clusterName,
+    });
+    new CfnOutput(this, 'UpdateKubeconfigCommand', {
+      description:
+        'Adds the cluster to ~/.kube/config (your IAM principal needs an access entry: README)',
+      value: `aws eks update-kubeconfig --name ${props.clusterName} --region ${Aws.REGION}`,
+    });
+    const bucket = this.dockerCoinsCluster.registryBucket;
+    if (bucket !== undefined) {
+      new CfnOutput(this, 'RegistryBucket', {
+        description:
+          'S3 bucket of the in-cluster registry (retained when the stack is deleted); create its htpasswd Secret with k8s/registry/make-htpasswd.sh',
+        value: bucket.bucketName,
+      });
+    }
+  }
+}
