@@ -165,7 +165,7 @@ export const DEFAULTS = {
   pullRequestBuilds: false,
   buildArchitecture: 'x86_64',
   buildTimeoutMinutes: 30,
-  buildConcurrency: 2,
+  buildConcurrency: 10,
   buildLogRetentionDays: 30,
   clusterName: 'dockercoins',
   namespace: 'dockercoins',
@@ -291,6 +291,24 @@ export function resolveConfig(context: Readonly<Record<string, unknown>>): Resol
       releaseTagPattern !== '*',
     'an ECR wildcard of [0-9a-zA-Z._*-] with at most four "*" that does not match every tag, e.g. "v*"',
   );
+
+  // Release tags must be told apart from the tags builds make: a pattern that also matched commit,
+  // pull-request or branch tags would keep them forever and make every build stop (image-tags.js
+  // refuses an ambiguous tag).
+  const lookalike = [
+    '6e0de7938dda',
+    'pr-12-6e0de79',
+    'main-6e0de79-42',
+    'branch-v2-6e0de79-42',
+  ].find((tag) => wildcardMatches(releaseTagPattern, tag));
+  if (lookalike !== undefined) {
+    throw new ConfigError(
+      'releaseTagPattern',
+      `releaseTagPattern "${releaseTagPattern}" also matches tags that builds make, such as "${lookalike}": ` +
+        'release images would be indistinguishable from commit, pull-request or branch images. Use a pattern with a ' +
+        'fixed prefix that none of those have, e.g. "v*" or "release-*".',
+    );
+  }
 
   const buildCacheTag = readOptionalTag(read('buildCacheTag'));
   if (buildCacheTag !== undefined && wildcardMatches(releaseTagPattern, buildCacheTag)) {

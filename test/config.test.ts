@@ -50,7 +50,7 @@ describe('defaults', () => {
       pullRequests: false,
       architecture: 'x86_64',
       timeoutMinutes: 30,
-      concurrentBuildLimit: 2,
+      concurrentBuildLimit: 10,
       logRetentionDays: 30,
     });
     expect(config.clusterName).toBe('dockercoins');
@@ -238,6 +238,19 @@ describe('every invalid value fails with the key, the value and the expected for
 
     expect(error.key).toBe('pullThroughCachePrefix');
     expect(error.message).toMatch(/overlaps repositoryPrefix/);
+  });
+
+  test.each([
+    ['*a*', '6e0de7938dda'],
+    ['pr-*', 'pr-12-6e0de79'],
+    ['m*', 'main-6e0de79-42'],
+    ['b*', 'branch-v2-6e0de79-42'],
+  ])('a release pattern %s that matches build tags (%s) is refused', (pattern, lookalike) => {
+    const error = errorOf({ releaseTagPattern: pattern });
+
+    expect(error.key).toBe('releaseTagPattern');
+    expect(error.message).toContain(`"${lookalike}"`);
+    expect(error.message).toMatch(/fixed prefix/);
   });
 
   test('a cache tag that the release pattern would keep forever is refused', () => {

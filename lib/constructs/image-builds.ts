@@ -59,9 +59,11 @@ export interface ImageBuildsProps {
   /** @default Duration.minutes(30) */
   readonly timeout?: Duration;
   /**
-   * Builds of one service that may run at once. Ordering stays safe above 1: the deployer never
-   * replaces a newer build with an older one.
-   * @default 2
+   * Builds of one service that may run at once. CodeBuild FAILS a build started beyond the
+   * project's limit (it does not queue it), so keep it above the bursts of pushes you expect.
+   * Concurrency is safe: a build that loses the race to push a commit's tag promotes the winner's
+   * image, and the deployer never replaces a newer build with an older one.
+   * @default 10
    */
   readonly concurrentBuildLimit?: number;
   /** @default logs.RetentionDays.ONE_MONTH */
@@ -168,7 +170,7 @@ export class ImageBuilds extends Construct {
     if (props.branches.length === 0) {
       throw new Error('ImageBuilds: branches is empty; give at least one branch, e.g. ["main"].');
     }
-    const concurrentBuildLimit = props.concurrentBuildLimit ?? 2;
+    const concurrentBuildLimit = props.concurrentBuildLimit ?? 10;
     if (!Token.isUnresolved(concurrentBuildLimit) && concurrentBuildLimit < 1) {
       throw new Error(
         `ImageBuilds: concurrentBuildLimit is ${concurrentBuildLimit}; it must be 1 or more.`,

@@ -374,6 +374,46 @@ describe('buildspecs/build-image.yml, run locally with buildah and the distribut
     expect(run.exported).toEqual({});
   });
 
+  test('Given another build of the same commit pushing first (branch and tag pushed at once), When run, Then it promotes that image instead of failing', async () => {
+    const commitR = commit(
+      source,
+      { 'dockercoins/rng/rng.txt': 'rng, raced version\n' },
+      'rng raced',
+    );
+    // The other build: the same commit built elsewhere, so another digest (its created label differs).
+    const competitor = `localhost/rng-competitor:${tag12(commitR)}`;
+    buildah.bud(path.join(source, 'dockercoins', 'rng'), competitor, [
+      '--label',
+      `org.opencontainers.image.revision=${commitR}`,
+      '--label',
+      'org.opencontainers.image.created=1970-01-01T00:00:00Z',
+    ]);
+    const target = `${registry.host}/dockercoins/rng:${tag12(commitR)}`;
+    const buildsBefore = builds().length;
+
+    const run = await runBuild(
+      variables(
+        { commit: commitR, buildNumber: 48, webhook: 'tag/v3.0.0' },
+        {
+          DOCKER_SHIM_IMMUTABLE: '1',
+          DOCKER_SHIM_BEFORE_PUSH: `buildah push --quiet --tls-verify=false --creds ${CI_USER.username}:${CI_USER.password} ${competitor} docker://${target}`,
+        },
+      ),
+    );
+    expectSucceeded(run);
+
+    expect(builds()).toHaveLength(buildsBefore + 1);
+    expect(run.output).toContain('was pushed by another build');
+    const winner = await manifestOf(registry, 'dockercoins/rng', tag12(commitR));
+    expect((await manifestOf(registry, 'dockercoins/rng', 'v3.0.0')).digest).toBe(winner.digest);
+    expect(
+      (await labelsOf(registry, 'dockercoins/rng', tag12(commitR)))[
+        'org.opencontainers.image.created'
+      ],
+    ).toBe('1970-01-01T00:00:00Z');
+    expect(run.exported).toMatchObject({ IMAGE_BUILT: 'false', IMAGE_DIGEST: winner.digest });
+  });
+
   test('Given a release tag already naming another image, When a new commit would be built with it, Then pre_build fails and nothing is built', async () => {
     const commitC = commit(
       source,

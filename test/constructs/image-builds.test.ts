@@ -102,7 +102,7 @@ describe('projects', () => {
         PrivilegedMode: true,
       });
       expect(p.TimeoutInMinutes).toBe(30);
-      expect(p.ConcurrentBuildLimit).toBe(2);
+      expect(p.ConcurrentBuildLimit).toBe(10);
       expect(p.Environment.EnvironmentVariables.every((v) => v.Type === 'PLAINTEXT')).toBe(true);
     }
     template.resourceCountIs('AWS::Logs::LogGroup', 4);
