@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { EXPORTED_VARIABLES } from '../../lib/build-contract';
 import { Buildah } from '../support/buildah';
 import {
   BuildspecError,
@@ -608,15 +609,7 @@ ${build}
       ['build', 'ABORT'],
       ['post_build', 'ABORT'],
     ]);
-    expect(spec.exportedVariables).toEqual([
-      'SERVICE',
-      'IMAGE_REPOSITORY',
-      'IMAGE_TAG',
-      'IMAGE_TAGS',
-      'IMAGE_DIGEST',
-      'GIT_COMMIT',
-      'GIT_REF',
-      'IMAGE_BUILT',
-    ]);
+    // The contract the CodeBuild projects and the deployer share.
+    expect(spec.exportedVariables).toEqual([...EXPORTED_VARIABLES]);
   });
 });
