@@ -204,11 +204,11 @@ export const MAX_IMAGES_KEPT = 9999;
 
 // Grammars, each from the system that will reject the value later.
 /** Kubernetes DNS-1123 label: Deployment, container, namespace and our service names. */
-const DNS_LABEL = /^(?=.{1,63}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+export const DNS_LABEL = /^(?=.{1,63}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 /** ECR repository name (CreateRepository API), also used for prefixes. */
 const ECR_REPOSITORY_NAME = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
 /** Docker/OCI tag grammar. */
-const IMAGE_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+export const IMAGE_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 /** ECR lifecycle tag pattern and tag-mutability exclusion filter: `[0-9a-zA-Z._*-]`. */
 const ECR_WILDCARD = /^[0-9a-zA-Z._*-]{1,128}$/;
 /** EKS CreateCluster name. */

@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import { Token } from 'aws-cdk-lib';
 import { ImageOverride, KubernetesObject, renderKustomization, splitImage } from './kustomize';
+import { DNS_LABEL, IMAGE_TAG } from '../config';
 
 /** The repository's k8s/ folder, found from this file, never from the working directory. */
 export const K8S_DIR = path.resolve(__dirname, '..', '..', 'k8s');
@@ -49,8 +50,6 @@ export class ManifestValueError extends Error {
   }
 }
 
-const IMAGE_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
-const DNS_LABEL = /^(?=.{1,63}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const REGISTRY_HOST =
   /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::[0-9]+)?$/;
 const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
