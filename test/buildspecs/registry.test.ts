@@ -1,4 +1,4 @@
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createHash, randomUUID, sign, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -20,6 +20,7 @@ import {
   registryBaseUrl,
   retag,
 } from '../../buildspecs/registry';
+import { selfSignedCertificate } from '../support/certificate';
 import { Buildah, fixtureContext } from '../support/buildah';
 import { RegistryUser, RunningRegistry, startRegistry } from '../support/registry';
 
@@ -122,29 +123,7 @@ function base64url(data: string | Buffer): string {
  */
 async function startTokenService(user: RegistryUser): Promise<TokenService> {
   const dir = mkdtempSync(path.join(tmpdir(), 'ship-token-'));
-  const keyPath = path.join(dir, 'key.pem');
-  const certPath = path.join(dir, 'cert.pem');
-  const made = spawnSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      keyPath,
-      '-out',
-      certPath,
-      '-days',
-      '1',
-      '-subj',
-      '/CN=ship-test-token',
-    ],
-    { encoding: 'utf8' },
-  );
-  if (made.status !== 0)
-    throw new Error(`openssl could not make the token certificate: ${made.stderr}`);
+  const { keyPath, certPath } = selfSignedCertificate(dir, { commonName: 'ship-test-token' });
   const key = readFileSync(keyPath, 'utf8');
   const x5c = new X509Certificate(readFileSync(certPath)).raw.toString('base64');
   const service = 'ship-test-registry';

@@ -16,6 +16,7 @@ import {
   render,
 } from './registry-support';
 import { differences, removeTempDirs, tempDir } from './kubectl';
+import { selfSignedCertificate } from '../support/certificate';
 
 afterAll(removeTempDirs);
 
@@ -391,28 +392,12 @@ describe('components/tls, run by the real registry', () => {
 
     // The Secret's files (kubernetes.io/tls: tls.crt, tls.key), where the test keeps them.
     const secretDir = tempDir('tls');
-    const openssl = spawnSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-days',
-        '1',
-        '-keyout',
-        path.join(secretDir, 'tls.key'),
-        '-out',
-        path.join(secretDir, 'tls.crt'),
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-      ],
-      { encoding: 'utf8' },
-    );
-    expect(openssl.status).toBe(0);
+    selfSignedCertificate(secretDir, {
+      commonName: '127.0.0.1',
+      ipAddress: '127.0.0.1',
+      keyFile: 'tls.key',
+      certFile: 'tls.crt',
+    });
     const ca = readFileSync(path.join(secretDir, 'tls.crt'));
     const env = Object.fromEntries(
       (container.env ?? []).map((e) => [
