@@ -1,9 +1,10 @@
 /**
  * `npm run bench`: how synth time and template size grow with the number of services, for our app
- * and for a naive baseline, and whether every size fits CloudFormation's per-stack quotas.
+ * and for a naive baseline, and whether every size fits CloudFormation's per-stack quotas; then
+ * builds per push, the buildspec's runs and the deployer Lambda's figures, each beside a baseline.
  *
- * Exits 1 when our app breaks a quota at any measured size or adds a varying number of resources
- * per service, so CI can run it as a check; the JSON in .bench/results.json is for comparisons
+ * Exits 1 when our app breaks a quota at any measured size, adds a varying number of resources
+ * per service, or misses a gate of the sections after (see Verdicts), so CI can run it as a check; the JSON in .bench/results.json is for comparisons
  * across commits.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,6 +18,7 @@ import { Environment, renderReport } from './report';
 import { REPO_ROOT } from './synth';
 import { buildspecTable, buildspecVerdicts, measureBuildspecRuns } from './buildspec-runs';
 import { measureWebhooks, webhookTable, webhookVerdicts } from './webhooks';
+import { deployerTable, deployerVerdicts, measureDeployer } from './deployer';
 
 /** 4 is today's app; 25 and 100 give two intervals, so a non-linear cost cannot hide. */
 const SIZES = [4, 25, 100] as const;
@@ -40,10 +42,12 @@ async function bench(options: MeasureOptions): Promise<number> {
   const growth = growthOf(results);
   const webhooks = measureWebhooks();
   const buildspecRuns = await measureBuildspecRuns(options.scratchRoot, RUNS);
+  const deployer = await measureDeployer(options.scratchRoot, RUNS);
   const checks = [
     ...verdicts(results, growth),
     ...webhookVerdicts(webhooks),
     ...buildspecVerdicts(buildspecRuns),
+    ...deployerVerdicts(deployer),
   ];
   const exitCode = checks.every((check) => check.ok) ? 0 : 1;
   const environment = describeEnvironment();
@@ -63,6 +67,7 @@ async function bench(options: MeasureOptions): Promise<number> {
     cli,
     webhooks,
     buildspecRuns,
+    deployer,
     growth,
     verdicts: checks,
     exitCode,
@@ -81,6 +86,7 @@ async function bench(options: MeasureOptions): Promise<number> {
     cliTable: cliTable(cli),
     webhookTable: webhookTable(webhooks),
     buildspecTable: buildspecTable(buildspecRuns),
+    deployerTable: deployerTable(deployer),
     exitCode,
   });
   process.stdout.write(`${report}\n`);

@@ -21,6 +21,8 @@ export interface StackFigures {
   readonly outputs: number;
   /** Size of the .template.json file on disk. */
   readonly templateBytes: number;
+  /** `resources` by resource type, in template order. */
+  readonly resourceTypes: Readonly<Record<string, number>>;
 }
 
 export interface SynthRun {
@@ -98,12 +100,17 @@ interface Template {
 function stackFigures(stackName: string, templatePath: string): StackFigures {
   const template = JSON.parse(readFileSync(templatePath, 'utf8')) as Template;
   // CDKMetadata is the CLI's version reporting, not the app's, and only exists in some regions.
-  const resources = Object.values(template.Resources ?? {}).filter(
+  const counted = Object.values(template.Resources ?? {}).filter(
     (resource) => resource.Type !== 'AWS::CDK::Metadata',
-  ).length;
+  );
+  const resourceTypes: Record<string, number> = {};
+  for (const { Type: type = '(no Type)' } of counted) {
+    resourceTypes[type] = (resourceTypes[type] ?? 0) + 1;
+  }
   return {
     stackName,
-    resources,
+    resources: counted.length,
+    resourceTypes,
     outputs: Object.keys(template.Outputs ?? {}).length,
     // The default synthesizer uploads this very file to the bootstrap bucket, so its bytes count.
     templateBytes: statSync(templatePath).size,

@@ -3,6 +3,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { ConfigWarning, ShipConfig } from './config';
 import { BuildsStack } from './stacks/builds-stack';
 import { ClusterStack } from './stacks/cluster-stack';
+import { DeployerStack } from './stacks/deployer-stack';
 import { RegistryStack } from './stacks/registry-stack';
 
 /** The stacks of one DockerCoins app. */
@@ -11,6 +12,7 @@ export interface ShipStacks {
   readonly builds: BuildsStack;
   /** Only with `createCluster`. */
   readonly cluster?: ClusterStack;
+  readonly deployer: DeployerStack;
 }
 
 /**
@@ -44,7 +46,13 @@ export function createStacks(
       description:
         'DockerCoins cluster: an EKS Auto Mode cluster in its own VPC, DockerCoins installed',
       clusterName: config.clusterName,
-      namespace: config.namespace,
+      namespaces: [
+        ...new Set(
+          config.environments
+            .filter((e) => e.clusterName === config.clusterName)
+            .map((e) => e.namespace),
+        ),
+      ],
       services: config.services,
       registry: config.registry,
       cluster: config.cluster,
@@ -52,8 +60,24 @@ export function createStacks(
     // Nodes pull from the registry's repositories and its pull-through cache: deploy it first.
     cluster.addStackDependency(registry);
   }
+  const deployer = new DeployerStack(app, `${config.stackNamePrefix}-Deployer`, {
+    description:
+      'DockerCoins deployer: deploys each successful build to its environments on EKS (stateless)',
+    services: config.services,
+    registry: config.registry,
+    environments: config.environments,
+    deployer: config.deployer,
+    projectNamePrefix: config.stackNamePrefix,
+  });
+  // It names the projects and repositories it watches and reads, and the access entries it makes
+  // need their cluster: deploy those first.
+  deployer.addStackDependency(builds);
+  deployer.addStackDependency(registry);
+  if (cluster !== undefined) deployer.addStackDependency(cluster);
   const stacks: ShipStacks =
-    cluster === undefined ? { registry, builds } : { registry, builds, cluster };
+    cluster === undefined
+      ? { registry, builds, deployer }
+      : { registry, builds, cluster, deployer };
   for (const stack of Object.values(stacks) as Stack[]) {
     for (const warning of warnings) {
       Annotations.of(stack).addWarningV2(`dockercoins-ship:config:${warning.key}`, warning.message);

@@ -104,6 +104,49 @@ export interface ClusterConfig {
   readonly registryNodePort: number;
 }
 
+/**
+ * Where builds of some git refs deploy to: one namespace on one EKS cluster, in the region the app
+ * is deployed to.
+ */
+export interface EnvironmentConfig {
+  /** A DNS label naming the environment in logs, metrics and messages, e.g. `prod`. */
+  readonly name: string;
+  /** The EKS cluster's name. */
+  readonly clusterName: string;
+  /** The namespace whose Deployments the deployer patches. */
+  readonly namespace: string;
+  /** Pushes to these branches deploy here; each is one of the build branches. */
+  readonly branches: readonly string[];
+  /** Release tags (matching `releaseTagPattern`) deploy here. */
+  readonly releaseTags: boolean;
+}
+
+/**
+ * What the deployer may do in the clusters. `edit-policy`: its EKS access entry carries the AWS
+ * managed AmazonEKSEditPolicy, scoped to the environments' namespaces. `rbac`: the access entry
+ * only maps it to the Kubernetes group `dockercoins-deployer`, which k8s/rbac/deployer's Role
+ * allows get and patch on the named Deployments, and nothing else.
+ */
+export type DeployerAccess = 'edit-policy' | 'rbac';
+
+/** The deployer Lambda inside the cluster's VPC, for clusters with a private API endpoint. */
+export interface DeployerVpcConfig {
+  readonly vpcId: string;
+  readonly subnetIds: readonly string[];
+  readonly securityGroupIds: readonly string[];
+}
+
+/** The deployer: the Lambda that updates the Deployments when a build succeeds. */
+export interface DeployerConfig {
+  readonly access: DeployerAccess;
+  /** `undefined`: the Lambda runs outside any VPC (the cluster's endpoint is public). */
+  readonly vpc: DeployerVpcConfig | undefined;
+  /** An address subscribed to the deploy notifications, or `undefined` for none. */
+  readonly notificationEmail: string | undefined;
+  /** Days CloudWatch keeps the deployer's logs; one of the values CloudWatch Logs accepts. */
+  readonly logRetentionDays: number;
+}
+
 export interface ShipConfig {
   /** Prefix of every stack name, e.g. `DockerCoins` → `DockerCoins-Registry`. */
   readonly stackNamePrefix: string;
@@ -111,11 +154,14 @@ export interface ShipConfig {
   readonly registry: RegistryConfig;
   readonly source: SourceConfig;
   readonly build: BuildConfig;
-  /** The EKS cluster that runs DockerCoins. */
+  /** The EKS cluster that runs DockerCoins; environments without a `clusterName` deploy to it. */
   readonly clusterName: string;
   readonly cluster: ClusterConfig;
-  /** The Kubernetes namespace that branch builds deploy to. */
+  /** The namespace of the default environment (used only when `environments` is not set). */
   readonly namespace: string;
+  /** Where builds deploy to; at least one. */
+  readonly environments: readonly EnvironmentConfig[];
+  readonly deployer: DeployerConfig;
 }
 
 /** A warning about a value that lets synth run but will not work for a real deploy. */
@@ -173,6 +219,15 @@ export const DEFAULTS = {
   initialImageTag: undefined as string | undefined,
   inClusterRegistry: false,
   registryNodePort: 30500,
+  // Derived when unset: one environment "main" that deploys buildBranches to namespace on
+  // clusterName.
+  environments: undefined as readonly object[] | undefined,
+  deployerAccess: 'edit-policy',
+  deployerLogRetentionDays: 90,
+  deployerVpcId: undefined as string | undefined,
+  deployerSubnetIds: [] as string[],
+  deployerSecurityGroupIds: [] as string[],
+  notificationEmail: undefined as string | undefined,
 } as const;
 
 export type ContextKey = keyof typeof DEFAULTS;
@@ -199,12 +254,27 @@ export const LOG_RETENTION_DAYS = [
 /** Keys of a service object in the JSON form of `services`. */
 const SERVICE_OBJECT_KEYS = ['name', 'buildContext', 'deployment', 'container'] as const;
 
+/** Keys of an environment object in `environments`. */
+const ENVIRONMENT_OBJECT_KEYS = [
+  'name',
+  'namespace',
+  'branches',
+  'releaseTags',
+  'clusterName',
+] as const;
+
+/** The environment used when `environments` is not set. */
+export const DEFAULT_ENVIRONMENT_NAME = 'main';
+
 /** The most tagged images one rule can meaningfully keep; release images are shielded up to this. */
 export const MAX_IMAGES_KEPT = 9999;
 
 // Grammars, each from the system that will reject the value later.
 /** Kubernetes DNS-1123 label: Deployment, container, namespace and our service names. */
 export const DNS_LABEL = /^(?=.{1,63}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+/** Kubernetes DNS-1123 subdomain: the names of Deployments and most other objects. */
+export const DNS_SUBDOMAIN =
+  /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 /** ECR repository name (CreateRepository API), also used for prefixes. */
 const ECR_REPOSITORY_NAME = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
 /** Docker/OCI tag grammar. */
@@ -231,6 +301,15 @@ const STACK_NAME_PREFIX = /^[A-Za-z][A-Za-z0-9-]{0,99}$/;
 /** A path inside the source repository: relative, no `..`, no leading or trailing slash. */
 const REPO_PATH = /^(?!.*(?:^|\/)\.\.?(?:\/|$))[A-Za-z0-9._-]+(?:\/[A-Za-z0-9._-]+)*$/;
 const ACCOUNT_ID = /^\d{12}$/;
+/** EC2 resource ids: the 8-hex form of older resources and the 17-hex form of newer ones. */
+const VPC_ID = /^vpc-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
+const SUBNET_ID = /^subnet-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
+const SECURITY_GROUP_ID = /^sg-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
+/** Lambda's limits for a function's VpcConfig. */
+const MAX_LAMBDA_SUBNETS = 16;
+const MAX_LAMBDA_SECURITY_GROUPS = 5;
+/** An address SNS can subscribe: something@domain.tld, no spaces. */
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@.]+$/;
 const MAX_SERVICE_NAME_LENGTH = 40;
 const MAX_PREFIX_LENGTH = 256 - 1 - MAX_SERVICE_NAME_LENGTH;
 
@@ -373,6 +452,9 @@ export function resolveConfig(context: Readonly<Record<string, unknown>>): Resol
     );
   }
 
+  const clusterName = readClusterName(read('clusterName'), 'clusterName');
+  const namespace = readDnsLabel(read('namespace'), 'namespace');
+  const cluster = readCluster(read);
   const config: ShipConfig = {
     stackNamePrefix: readMatching(
       read('stackNamePrefix'),
@@ -384,14 +466,11 @@ export function resolveConfig(context: Readonly<Record<string, unknown>>): Resol
     registry,
     source,
     build,
-    clusterName: readMatching(
-      read('clusterName'),
-      'clusterName',
-      EKS_CLUSTER_NAME,
-      'an EKS cluster name: a letter or digit, then up to 99 letters, digits, "-" or "_"',
-    ),
-    namespace: readDnsLabel(read('namespace'), 'namespace'),
-    cluster: readCluster(read),
+    clusterName,
+    namespace,
+    cluster,
+    environments: readEnvironments(context, read, { clusterName, namespace, build, cluster }),
+    deployer: readDeployer(read),
   };
 
   return { config: deepFreeze(config), warnings: collectWarnings(context) };
@@ -441,6 +520,239 @@ function readCluster(read: (key: ContextKey) => unknown): ClusterConfig {
     );
   }
   return { create, initialImageTag, inClusterRegistry, registryNodePort };
+}
+
+/**
+ * Where builds deploy to. Unset, one environment: pushes to the build branches deploy to
+ * `namespace` on `clusterName`, which is what those two keys meant before environments existed.
+ */
+function readEnvironments(
+  context: Readonly<Record<string, unknown>>,
+  read: (key: ContextKey) => unknown,
+  defaults: {
+    clusterName: string;
+    namespace: string;
+    build: BuildConfig;
+    cluster: ClusterConfig;
+  },
+): EnvironmentConfig[] {
+  const { clusterName, namespace, build, cluster } = defaults;
+  let environments: EnvironmentConfig[];
+  if (read('environments') === undefined) {
+    environments = [
+      {
+        name: DEFAULT_ENVIRONMENT_NAME,
+        clusterName,
+        namespace,
+        branches: build.branches,
+        releaseTags: false,
+      },
+    ];
+  } else {
+    if ('namespace' in context) {
+      throw new ConfigError(
+        'namespace',
+        'namespace is set but so is environments: namespace only names the namespace of the default ' +
+          'environment, which environments replaces. Remove namespace, and give each environment its "namespace".',
+      );
+    }
+    const expected =
+      'a JSON array of environment objects {"name", "namespace", "branches"?, "releaseTags"?, "clusterName"?}, ' +
+      'e.g. [{"name":"main","namespace":"dockercoins","branches":["main"]},' +
+      '{"name":"prod","namespace":"dockercoins-prod","releaseTags":true}] (with -c, the same JSON in quotes)';
+    const entries = readList(read('environments'), 'environments', expected);
+    if (entries.length === 0)
+      fail('environments', read('environments'), `${expected}, at least one`);
+    environments = entries.map((entry, index) =>
+      readEnvironment(entry, index, expected, clusterName, build.branches),
+    );
+  }
+
+  const names = new Map<string, number>();
+  const places = new Map<string, string>();
+  environments.forEach((environment, index) => {
+    const sameName = names.get(environment.name);
+    if (sameName !== undefined) {
+      throw new ConfigError(
+        'environments',
+        `environments[${sameName}] and environments[${index}] are both named "${environment.name}": ` +
+          'logs, metrics and notifications name environments, so each name must be unique. Rename one.',
+      );
+    }
+    names.set(environment.name, index);
+    const place = `${environment.clusterName}/${environment.namespace}`;
+    const samePlace = places.get(place);
+    if (samePlace !== undefined) {
+      throw new ConfigError(
+        'environments',
+        `environments "${samePlace}" and "${environment.name}" both deploy to namespace "${environment.namespace}" ` +
+          `on cluster "${environment.clusterName}": one build would patch the same Deployments twice. Merge them ` +
+          '(one environment may list several branches and release tags), or give one another namespace.',
+      );
+    }
+    places.set(place, environment.name);
+  });
+
+  if (cluster.create && !environments.some((e) => e.clusterName === clusterName)) {
+    throw new ConfigError(
+      'environments',
+      `createCluster is true but no environment deploys to the cluster "${clusterName}" it creates, so ` +
+        'DockerCoins would be installed nowhere on it. Give at least one environment that cluster (an ' +
+        'environment without "clusterName" uses it).',
+    );
+  }
+  return environments;
+}
+
+function readEnvironment(
+  entry: unknown,
+  index: number,
+  expected: string,
+  defaultClusterName: string,
+  buildBranches: readonly string[],
+): EnvironmentConfig {
+  const key = 'environments';
+  if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) {
+    fail(key, entry, expected);
+  }
+  const object = entry as Record<string, unknown>;
+  const at = `environments[${index}]`;
+  if ('region' in object) {
+    throw new ConfigError(
+      key,
+      `${at} sets "region", but every environment's cluster must be in the region the app is deployed to: ` +
+        "the deployer's EKS access entry, which lets it into the cluster, can only be created there. Remove " +
+        '"region", and deploy the app to the region of the cluster.',
+    );
+  }
+  const unknownKey = Object.keys(object).find(
+    (k) => !(ENVIRONMENT_OBJECT_KEYS as readonly string[]).includes(k),
+  );
+  if (unknownKey !== undefined) {
+    fail(
+      key,
+      entry,
+      `an environment object with only the keys ${ENVIRONMENT_OBJECT_KEYS.join(', ')} ("${unknownKey}" is not one)`,
+    );
+  }
+  if (object.name === undefined) fail(key, entry, `${at} to have a "name", e.g. "prod"`);
+  if (object.namespace === undefined) {
+    fail(key, entry, `${at} to have a "namespace", e.g. "dockercoins-prod"`);
+  }
+  const name = readDnsLabel(object.name, key);
+  const namespace = readDnsLabel(object.namespace, key);
+  const clusterName =
+    object.clusterName === undefined
+      ? defaultClusterName
+      : readClusterName(object.clusterName, key);
+  const releaseTags =
+    object.releaseTags === undefined ? false : readBoolean(object.releaseTags, key);
+  const branches =
+    object.branches === undefined
+      ? []
+      : readList(object.branches, key, `the "branches" of environment "${name}" as a JSON array`);
+  for (const branch of branches) {
+    if (typeof branch !== 'string' || !buildBranches.includes(branch.trim())) {
+      throw new ConfigError(
+        key,
+        `Environment "${name}" deploys branch ${describe(branch)}, which is not a build branch ` +
+          `(buildBranches: ${buildBranches.join(', ')}): pushes to it never build, so they could never deploy. ` +
+          'Add the branch to buildBranches, or remove it from the environment.',
+      );
+    }
+  }
+  if (branches.length === 0 && !releaseTags) {
+    throw new ConfigError(
+      key,
+      `Environment "${name}" has no "branches" and no "releaseTags": no build would ever deploy to it. ` +
+        'Give it branches (e.g. ["main"]) or "releaseTags": true.',
+    );
+  }
+  return {
+    name,
+    clusterName,
+    namespace,
+    branches: [...new Set((branches as string[]).map((b) => b.trim()))],
+    releaseTags,
+  };
+}
+
+function readDeployer(read: (key: ContextKey) => unknown): DeployerConfig {
+  const access = readEnum(read('deployerAccess'), 'deployerAccess', [
+    'edit-policy',
+    'rbac',
+  ] as const);
+  const logRetentionDays = readRetention(
+    read('deployerLogRetentionDays'),
+    'deployerLogRetentionDays',
+  );
+  const rawEmail = read('notificationEmail');
+  const notificationEmail =
+    rawEmail === undefined
+      ? undefined
+      : readMatching(
+          rawEmail,
+          'notificationEmail',
+          EMAIL,
+          'an email address such as "ops@example.com" (SNS sends it a confirmation link first)',
+        );
+  return { access, vpc: readDeployerVpc(read), notificationEmail, logRetentionDays };
+}
+
+/** The Lambda in the cluster's VPC: all three keys, or none. */
+function readDeployerVpc(read: (key: ContextKey) => unknown): DeployerVpcConfig | undefined {
+  const ids = (
+    key: 'deployerSubnetIds' | 'deployerSecurityGroupIds',
+    pattern: RegExp,
+    example: string,
+    max: number,
+  ): string[] => {
+    const expected = `${max} or fewer ids such as "${example}", comma-separated with -c or a JSON array`;
+    const list = readList(read(key), key, expected);
+    for (const id of list) {
+      if (typeof id !== 'string' || !pattern.test(id.trim())) fail(key, id, expected);
+    }
+    const unique = [...new Set((list as string[]).map((id) => id.trim()))];
+    if (unique.length > max) fail(key, read(key), expected);
+    return unique;
+  };
+  const subnetIds = ids(
+    'deployerSubnetIds',
+    SUBNET_ID,
+    'subnet-0123456789abcdef0',
+    MAX_LAMBDA_SUBNETS,
+  );
+  const securityGroupIds = ids(
+    'deployerSecurityGroupIds',
+    SECURITY_GROUP_ID,
+    'sg-0123456789abcdef0',
+    MAX_LAMBDA_SECURITY_GROUPS,
+  );
+  const vpcId =
+    read('deployerVpcId') === undefined
+      ? undefined
+      : readMatching(
+          read('deployerVpcId'),
+          'deployerVpcId',
+          VPC_ID,
+          'a VPC id such as "vpc-0123456789abcdef0" (the cluster\'s VPC)',
+        );
+  const given = {
+    deployerVpcId: vpcId !== undefined,
+    deployerSubnetIds: subnetIds.length > 0,
+    deployerSecurityGroupIds: securityGroupIds.length > 0,
+  };
+  const set = Object.keys(given).filter((k) => given[k as keyof typeof given]);
+  const missing = Object.keys(given).filter((k) => !given[k as keyof typeof given]);
+  if (set.length === 0) return undefined;
+  if (vpcId !== undefined && missing.length === 0) return { vpcId, subnetIds, securityGroupIds };
+  const verb = (keys: string[]): string => (keys.length === 1 ? 'is' : 'are');
+  throw new ConfigError(
+    missing[0] ?? 'deployerVpcId',
+    `${set.join(' and ')} ${verb(set)} set but ${missing.join(' and ')} ${verb(missing)} not: the deployer runs ` +
+      "in the cluster's VPC only with all three (the VPC, private subnets with a route to the AWS APIs, and " +
+      "security groups that the cluster's API endpoint accepts on port 443). Set the missing ones, or none.",
+  );
 }
 
 /** Warnings for defaults that synthesize but cannot work for a real `cdk deploy`. */
@@ -604,7 +916,7 @@ function serviceFromObject(entry: Record<string, unknown>): ServiceConfig {
       : readMatching(
           entry.deployment,
           'services',
-          /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/,
+          DNS_SUBDOMAIN,
           'a Deployment name: a Kubernetes DNS-1123 subdomain',
         );
   const container =
@@ -639,7 +951,7 @@ function readAccountIds(value: unknown): string[] {
 }
 
 /** Is this a git branch name (`git check-ref-format --branch`), in the subset webhooks carry? */
-function isBranchName(branch: string): boolean {
+export function isBranchName(branch: string): boolean {
   return (
     /^[A-Za-z0-9._/-]+$/.test(branch) &&
     !branch.startsWith('-') &&
@@ -680,6 +992,15 @@ function readPaths(value: unknown, key: string): string[] {
   return [...new Set((paths as string[]).map((p) => p.trim()))];
 }
 
+function readClusterName(value: unknown, key: string): string {
+  return readMatching(
+    value,
+    key,
+    EKS_CLUSTER_NAME,
+    'an EKS cluster name: a letter or digit, then up to 99 letters, digits, "-" or "_"',
+  );
+}
+
 function readBoolean(value: unknown, key: string): boolean {
   if (typeof value === 'boolean') return value;
   if (typeof value === 'string' && ['true', 'false'].includes(value.trim().toLowerCase())) {
@@ -688,10 +1009,10 @@ function readBoolean(value: unknown, key: string): boolean {
   fail(key, value, 'true or false');
 }
 
-function readRetention(value: unknown): number {
-  const days = readInteger(value, 'buildLogRetentionDays', 1, 3653);
+function readRetention(value: unknown, key: ContextKey = 'buildLogRetentionDays'): number {
+  const days = readInteger(value, key, 1, 3653);
   check(
-    'buildLogRetentionDays',
+    key,
     value,
     (LOG_RETENTION_DAYS as readonly number[]).includes(days),
     `one of the retention periods CloudWatch Logs accepts: ${LOG_RETENTION_DAYS.join(', ')}`,

@@ -22,6 +22,15 @@ const ALL_OPTIONS = {
   sharedPaths: 'dockercoins/common',
   pullRequestBuilds: true,
   buildArchitecture: 'arm64',
+  environments: JSON.stringify([
+    { name: 'main', namespace: 'dockercoins', branches: ['main', 'release/1.x'] },
+    { name: 'prod', namespace: 'dockercoins', clusterName: 'prod', releaseTags: true },
+  ]),
+  deployerAccess: 'rbac',
+  deployerVpcId: 'vpc-0123456789abcdef0',
+  deployerSubnetIds: 'subnet-0123456789abcdef0,subnet-0123456789abcdef1',
+  deployerSecurityGroupIds: 'sg-0123456789abcdef0',
+  notificationEmail: 'ops@example.com',
 };
 
 /**
@@ -33,6 +42,10 @@ const CLUSTER = {
   createCluster: true,
   initialImageTag: '6e0de7938dda',
   inClusterRegistry: true,
+  environments: [
+    { name: 'main', namespace: 'dockercoins', branches: ['main'] },
+    { name: 'prod', namespace: 'dockercoins-prod', releaseTags: true },
+  ],
 };
 
 /** The other source that changes the resources: CodeCommit, triggered through EventBridge. */
@@ -172,6 +185,7 @@ describe('configuration warnings', () => {
 
     expect(stacks.registry.stackName).toBe('Staging-DC-Registry');
     expect(stacks.builds.stackName).toBe('Staging-DC-Builds');
+    expect(stacks.deployer.stackName).toBe('Staging-DC-Deployer');
   });
 
   test('the builds stack deploys after the registry, without cross-stack exports', () => {

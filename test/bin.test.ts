@@ -57,6 +57,17 @@ test('npx cdk synth works with no account and no credentials, and warns about th
   const types = Object.values(template.Resources).map((r) => r.Type);
   expect(types.filter((t) => t === 'AWS::ECR::Repository')).toHaveLength(4);
   expect(types).toContain('AWS::ECR::PullThroughCacheRule');
+
+  // The deployer Lambda was bundled, by the esbuild of devDependencies (no Docker here).
+  const assets = JSON.parse(
+    readFileSync(path.join(outdir, 'DockerCoins-Deployer.assets.json'), 'utf8'),
+  ) as { files: Record<string, { source: { path: string; packaging?: string } }> };
+  const bundles = Object.values(assets.files)
+    .filter((file) => file.source.packaging === 'zip')
+    .map((file) => path.join(outdir, file.source.path));
+  expect(bundles).toHaveLength(1);
+  expect(existsSync(path.join(bundles[0]!, 'index.js'))).toBe(true);
+  expect(existsSync(path.join(bundles[0]!, 'index.js.map'))).toBe(true);
 });
 
 test.each([
@@ -79,4 +90,38 @@ test.each([
   // A user error is not a crash: no stack trace.
   expect(result.stderr).not.toMatch(/^\s+at .*\(.*:\d+:\d+\)$/m);
   expect(existsSync(path.join(outdir, 'DockerCoins-Registry.template.json'))).toBe(false);
+});
+
+test('npx cdk synth -c environments=<JSON> deploys to each environment (the -c form of a list of objects)', () => {
+  const outdir = path.join(scratch, 'environments');
+
+  const result = cdk(
+    'synth',
+    '--quiet',
+    '--output',
+    outdir,
+    '-c',
+    'sourceOwner=acme',
+    '-c',
+    'environments=[{"name":"main","namespace":"dockercoins","branches":["main"]},' +
+      '{"name":"prod","namespace":"dc-prod","releaseTags":true}]',
+  );
+
+  expect({ status: result.status, stderr: result.stderr }).toEqual({
+    status: 0,
+    stderr: expect.not.stringContaining('Configuration error') as string,
+  });
+  const template = JSON.parse(
+    readFileSync(path.join(outdir, 'DockerCoins-Deployer.template.json'), 'utf8'),
+  ) as { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }> };
+  const entries = Object.values(template.Resources).filter(
+    (r) => r.Type === 'AWS::EKS::AccessEntry',
+  );
+  expect(entries.map((e) => e.Properties.AccessPolicies)).toEqual([
+    [
+      expect.objectContaining({
+        AccessScope: { Type: 'namespace', Namespaces: ['dc-prod', 'dockercoins'] },
+      }),
+    ],
+  ]);
 });

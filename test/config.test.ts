@@ -61,6 +61,21 @@ describe('defaults', () => {
       inClusterRegistry: false,
       registryNodePort: 30500,
     });
+    expect(config.environments).toEqual([
+      {
+        name: 'main',
+        clusterName: 'dockercoins',
+        namespace: 'dockercoins',
+        branches: ['main'],
+        releaseTags: false,
+      },
+    ]);
+    expect(config.deployer).toEqual({
+      access: 'edit-policy',
+      vpc: undefined,
+      notificationEmail: undefined,
+      logRetentionDays: 90,
+    });
   });
 
   test('Given the default source owner, When resolved, Then a warning names the key and the fix', () => {
@@ -104,6 +119,13 @@ describe('values from cdk.json (JSON) and from -c (strings) mean the same', () =
     ['encryption', 'KMS', 'kms'],
     ['removalPolicy', 'destroy', 'DESTROY'],
     ['buildCacheTag', false, 'none'],
+    ['deployerAccess', 'rbac', 'RBAC'],
+    ['deployerLogRetentionDays', 365, '365'],
+    [
+      'environments',
+      [{ name: 'prod', namespace: 'dc-prod', releaseTags: true }],
+      '[{"name":"prod","namespace":"dc-prod","releaseTags":"true"}]',
+    ],
   ])('%s: %j equals %j', (key, json, cli) => {
     expect(resolveConfig({ ...OWNED, [key]: json }).config).toEqual(
       resolveConfig({ ...OWNED, [key]: cli }).config,
@@ -216,6 +238,16 @@ describe('every invalid value fails with the key, the value and the expected for
     ['clusterName', 'a'.repeat(101), /EKS cluster name/],
     ['namespace', 'Dockercoins', /DNS-1123 label/],
     ['namespace', 'a'.repeat(64), /DNS-1123 label/],
+    ['deployerAccess', 'admin', /one of "edit-policy", "rbac"/],
+    ['deployerLogRetentionDays', 2, /retention periods CloudWatch Logs accepts/],
+    ['notificationEmail', 'ops at example.com', /email address/],
+    ['notificationEmail', 'ops@localhost', /email address/],
+    ['deployerVpcId', 'vpc-123', /VPC id/],
+    ['deployerSubnetIds', 'subnet-xyz', /ids such as "subnet-0123456789abcdef0"/],
+    ['deployerSecurityGroupIds', 'vpc-01234567', /ids such as "sg-0123456789abcdef0"/],
+    ['environments', 'main', /JSON array of environment objects/],
+    ['environments', '[{"name":"x",', /not a JSON array/],
+    ['environments', [], /at least one/],
   ])('%s = %j', (key, value, expected) => {
     const error = errorOf({ [key]: value });
 
@@ -331,10 +363,17 @@ describe('helpers', () => {
         "clusterName",
         "commitImagesToKeep",
         "createCluster",
+        "deployerAccess",
+        "deployerLogRetentionDays",
+        "deployerSecurityGroupIds",
+        "deployerSubnetIds",
+        "deployerVpcId",
         "encryption",
+        "environments",
         "inClusterRegistry",
         "initialImageTag",
         "namespace",
+        "notificationEmail",
         "pullAccountIds",
         "pullRequestBuilds",
         "pullThroughCachePrefix",
@@ -490,4 +529,229 @@ describe('the optional cluster', () => {
     expect(error.key).toBe(key);
     expect(error.message).toMatch(expected);
   });
+});
+
+describe('environments: which builds deploy where', () => {
+  const PROD = { name: 'prod', namespace: 'dockercoins-prod', releaseTags: true };
+
+  test('Given unset environments, When resolved, Then the default one deploys every build branch to namespace on clusterName', () => {
+    const { config } = resolveConfig({
+      ...OWNED,
+      buildBranches: 'main,release/1.x',
+      namespace: 'dc',
+      clusterName: 'prod-cluster',
+    });
+
+    expect(config.environments).toEqual([
+      {
+        name: 'main',
+        clusterName: 'prod-cluster',
+        namespace: 'dc',
+        branches: ['main', 'release/1.x'],
+        releaseTags: false,
+      },
+    ]);
+  });
+
+  test('Given a branch and a release environment, When resolved, Then unset fields take their defaults', () => {
+    const { config } = resolveConfig({
+      ...OWNED,
+      clusterName: 'shared',
+      environments: [
+        { name: 'main', namespace: 'dockercoins', branches: ['main', 'main'] },
+        { ...PROD, clusterName: 'prod-cluster' },
+      ],
+    });
+
+    expect(config.environments).toEqual([
+      {
+        name: 'main',
+        clusterName: 'shared',
+        namespace: 'dockercoins',
+        branches: ['main'],
+        releaseTags: false,
+      },
+      {
+        name: 'prod',
+        clusterName: 'prod-cluster',
+        namespace: 'dockercoins-prod',
+        branches: [],
+        releaseTags: true,
+      },
+    ]);
+  });
+
+  test.each<[string, Record<string, unknown>, RegExp]>([
+    [
+      'a branch that does not build',
+      { environments: [{ name: 'x', namespace: 'x', branches: ['develop'] }] },
+      /Environment "x" deploys branch "develop", which is not a build branch \(buildBranches: main\): pushes to it never build.*Add the branch to buildBranches/,
+    ],
+    [
+      'neither branches nor release tags',
+      { environments: [{ name: 'x', namespace: 'x', releaseTags: false }] },
+      /Environment "x" has no "branches" and no "releaseTags": no build would ever deploy to it/,
+    ],
+    [
+      'two environments of one name',
+      { environments: [PROD, { ...PROD, namespace: 'other' }] },
+      /environments\[0\] and environments\[1\] are both named "prod"/,
+    ],
+    [
+      'two environments in one namespace of one cluster',
+      { environments: [PROD, { ...PROD, name: 'prod2' }] },
+      /environments "prod" and "prod2" both deploy to namespace "dockercoins-prod" on cluster "dockercoins"/,
+    ],
+    [
+      'a region',
+      { environments: [{ ...PROD, region: 'us-east-1' }] },
+      /environments\[0\] sets "region".*can only be created there/,
+    ],
+    [
+      'an unknown key',
+      { environments: [{ ...PROD, namspace: 'x' }] },
+      /only the keys name, namespace, branches, releaseTags, clusterName \("namspace" is not one\)/,
+    ],
+    [
+      'no namespace',
+      { environments: [{ name: 'prod', releaseTags: true }] },
+      /environments\[0\] to have a "namespace"/,
+    ],
+    [
+      'no name',
+      { environments: [{ namespace: 'dc', releaseTags: true }] },
+      /environments\[0\] to have a "name"/,
+    ],
+    [
+      'a name that is not a DNS label',
+      { environments: [{ ...PROD, name: 'Prod' }] },
+      /"Prod".*DNS-1123 label/,
+    ],
+    [
+      'a cluster name that EKS refuses',
+      { environments: [{ ...PROD, clusterName: 'prod cluster' }] },
+      /"prod cluster".*EKS cluster name/,
+    ],
+    [
+      'releaseTags that is not a boolean',
+      { environments: [{ ...PROD, releaseTags: 'yes' }] },
+      /"yes".*true or false/,
+    ],
+    ['an entry that is not an object', { environments: ['prod'] }, /environment objects/],
+  ])(
+    'Given %s, When resolved, Then environments is refused with the fix',
+    (_name, context, expected) => {
+      const error = errorOf({ ...OWNED, ...context });
+
+      expect(error.key).toBe('environments');
+      expect(error.message).toMatch(expected);
+    },
+  );
+
+  test('Given namespace and environments, When resolved, Then namespace is refused: environments replaces it', () => {
+    const error = errorOf({ ...OWNED, namespace: 'dc', environments: [PROD] });
+
+    expect(error.key).toBe('namespace');
+    expect(error.message).toMatch(/give each environment its "namespace"/);
+  });
+
+  test('Given createCluster and no environment on that cluster, When resolved, Then it is refused', () => {
+    const error = errorOf({
+      ...OWNED,
+      createCluster: true,
+      initialImageTag: '6e0de7938dda',
+      environments: [{ ...PROD, clusterName: 'elsewhere' }],
+    });
+
+    expect(error.key).toBe('environments');
+    expect(error.message).toMatch(
+      /no environment deploys to the cluster "dockercoins" it creates, so DockerCoins would be installed nowhere/,
+    );
+  });
+});
+
+describe('the deployer', () => {
+  const VPC = {
+    deployerVpcId: 'vpc-0123456789abcdef0',
+    deployerSubnetIds: 'subnet-0123456789abcdef0,subnet-0123456789abcdef1',
+    deployerSecurityGroupIds: 'sg-0123456789abcdef0',
+  };
+
+  test('Given RBAC access, a VPC and an email, When resolved, Then each is kept', () => {
+    const { config } = resolveConfig({
+      ...OWNED,
+      ...VPC,
+      deployerAccess: 'rbac',
+      notificationEmail: 'ops@example.com',
+    });
+
+    expect(config.deployer).toEqual({
+      access: 'rbac',
+      vpc: {
+        vpcId: 'vpc-0123456789abcdef0',
+        subnetIds: ['subnet-0123456789abcdef0', 'subnet-0123456789abcdef1'],
+        securityGroupIds: ['sg-0123456789abcdef0'],
+      },
+      notificationEmail: 'ops@example.com',
+      logRetentionDays: 90,
+    });
+  });
+
+  test('Given the VPC keys as JSON (cdk.json), When resolved, Then they equal the -c strings', () => {
+    const json = {
+      ...VPC,
+      deployerSubnetIds: ['subnet-0123456789abcdef0', 'subnet-0123456789abcdef1'],
+      deployerSecurityGroupIds: ['sg-0123456789abcdef0'],
+    };
+
+    expect(resolveConfig({ ...OWNED, ...json }).config).toEqual(
+      resolveConfig({ ...OWNED, ...VPC }).config,
+    );
+  });
+
+  test('Given a bad subnet among good ones, When resolved, Then that subnet is named', () => {
+    const error = errorOf({
+      ...OWNED,
+      ...VPC,
+      deployerSubnetIds: 'subnet-0123456789abcdef0,subnet-1',
+    });
+
+    expect(error.key).toBe('deployerSubnetIds');
+    expect(error.message).toMatch(/"subnet-1"\. Expected 16 or fewer ids such as "subnet-/);
+  });
+
+  test.each<[string, Record<string, unknown>, string, RegExp]>([
+    [
+      'subnets without a VPC or security groups',
+      { deployerSubnetIds: VPC.deployerSubnetIds },
+      'deployerVpcId',
+      /^deployerSubnetIds is set but deployerVpcId and deployerSecurityGroupIds are not: .*Set the missing ones, or none/,
+    ],
+    [
+      'a VPC and subnets without security groups',
+      { deployerVpcId: VPC.deployerVpcId, deployerSubnetIds: VPC.deployerSubnetIds },
+      'deployerSecurityGroupIds',
+      /^deployerVpcId and deployerSubnetIds are set but deployerSecurityGroupIds is not: .*accepts on port 443/,
+    ],
+    [
+      'more security groups than Lambda takes',
+      {
+        ...VPC,
+        deployerSecurityGroupIds: Array.from(
+          { length: 6 },
+          (_, i) => `sg-0123456789abcdef${i}`,
+        ).join(','),
+      },
+      'deployerSecurityGroupIds',
+      /5 or fewer ids/,
+    ],
+  ])(
+    'Given %s, When resolved, Then it is refused naming the key',
+    (_name, context, key, expected) => {
+      const error = errorOf({ ...OWNED, ...context });
+
+      expect(error.key).toBe(key);
+      expect(error.message).toMatch(expected);
+    },
+  );
 });

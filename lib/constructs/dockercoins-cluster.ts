@@ -1,14 +1,5 @@
 import { KubectlV35Layer } from '@aws-cdk/lambda-layer-kubectl-v35';
-import {
-  Annotations,
-  Arn,
-  Aws,
-  CfnElement,
-  Names,
-  RemovalPolicy,
-  Stack,
-  Validations,
-} from 'aws-cdk-lib';
+import { Annotations, Arn, Aws, CfnElement, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -16,7 +7,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { DEFAULTS, defaultPullThroughCachePrefix, ServiceConfig } from '../config';
-import { DEPLOYER_GROUP, deployerRbacManifests, dockerCoinsManifests } from '../k8s/dockercoins';
+import { deployerRbacManifests, dockerCoinsManifests } from '../k8s/dockercoins';
 import { KubernetesObject } from '../k8s/kustomize';
 import {
   REGISTRY_DEFAULT_NODE_PORT,
@@ -41,10 +32,16 @@ export interface DockerCoinsClusterProps {
   readonly initialImageTag: string;
 
   /**
-   * The namespace DockerCoins and the deployer's Role live in.
-   * @default 'dockercoins'
+   * The namespaces DockerCoins is installed in, one copy in each, with the deployer's Role and
+   * RoleBinding: one per environment that deploys to this cluster.
+   *
+   * The first namespace's manifest resources keep the construct ids of a one-namespace install
+   * (`DockerCoins`, `Deployment-<name>`); every other namespace's live under
+   * `Namespace-<namespace>`. So adding or removing a later namespace leaves the others untouched,
+   * while making another namespace the first replaces resources: keep the first one first.
+   * @default ['dockercoins']
    */
-  readonly namespace?: string;
+  readonly namespaces?: readonly string[];
 
   /**
    * ECR repositories are `<repositoryPrefix>/<service>`, in this account and region.
@@ -83,6 +80,14 @@ export interface DockerCoinsClusterProps {
    * @default logs.RetentionDays.ONE_MONTH
    */
   readonly logRetention?: logs.RetentionDays;
+}
+
+/** DockerCoins in one namespace: the manifest resources that install it there. */
+export interface DockerCoinsInstall {
+  /** The Namespace, the Services and the deployer's Role and RoleBinding. */
+  readonly baseManifest: eks.KubernetesManifest;
+  /** One manifest resource per Deployment, by Deployment name. */
+  readonly deploymentManifests: ReadonlyMap<string, eks.KubernetesManifest>;
 }
 
 /** The manifests refer to a Deployment or container that does not exist, or cannot be split. */
@@ -132,9 +137,11 @@ export class DockerCoinsCluster extends Construct {
   public readonly cluster: eks.Cluster;
   /** The role of the Auto Mode nodes (pulls from ECR and through the pull-through cache). */
   public readonly nodeRole: iam.Role;
-  /** The Namespace, the Services and the deployer's Role and RoleBinding. */
+  /** DockerCoins in each namespace, by namespace, the first namespace first. */
+  public readonly installs: ReadonlyMap<string, DockerCoinsInstall>;
+  /** The first namespace's Namespace, Services and the deployer's Role and RoleBinding. */
   public readonly baseManifest: eks.KubernetesManifest;
-  /** One manifest resource per Deployment, by Deployment name. */
+  /** The first namespace's Deployments, one manifest resource each, by Deployment name. */
   public readonly deploymentManifests: ReadonlyMap<string, eks.KubernetesManifest>;
   /** The in-cluster registry's bucket, when `inClusterRegistry` is on. */
   public readonly registryBucket?: s3.Bucket;
@@ -142,11 +149,11 @@ export class DockerCoinsCluster extends Construct {
   public readonly registryRole?: iam.Role;
 
   private readonly clusterName: string;
-  private readonly deployerEntries = new Map<string, eks.CfnAccessEntry>();
 
   constructor(scope: Construct, id: string, props: DockerCoinsClusterProps) {
     super(scope, id);
-    const namespace = props.namespace ?? DEFAULTS.namespace;
+    const namespaces = props.namespaces ?? [DEFAULTS.namespace];
+    checkNamespaces(namespaces);
     const repositoryPrefix = props.repositoryPrefix ?? DEFAULTS.repositoryPrefix;
     const pullThroughCachePrefix =
       props.pullThroughCachePrefix ?? defaultPullThroughCachePrefix(repositoryPrefix);
@@ -157,14 +164,6 @@ export class DockerCoinsCluster extends Construct {
     // Render and check before creating anything: a refused configuration leaves no half-built tree.
     const registryHost = `${Aws.ACCOUNT_ID}.dkr.ecr.${Aws.REGION}.${Aws.URL_SUFFIX}`;
     const registry = `${registryHost}/${repositoryPrefix}`;
-    const { base, deployments } = splitManifests(
-      dockerCoinsManifests({
-        registry,
-        tag: props.initialImageTag,
-        redisImage: `${registryHost}/${pullThroughCachePrefix}/docker/library/redis:${redisImageTag}`,
-        namespace,
-      }),
-    );
     const imageOwners = new Map<string, string>();
     for (const service of props.services) {
       const where = `${service.deployment}/${service.container}`;
@@ -177,11 +176,27 @@ export class DockerCoinsCluster extends Construct {
         );
       }
       imageOwners.set(where, service.name);
-      containerOf(deployments, service).image =
-        `${registry}/${service.name}:${props.initialImageTag}`;
     }
+    // The deployer patches only the Deployments of built services: its Role names those alone.
+    const patchedDeployments = [...new Set(props.services.map((s) => s.deployment))];
+    const rendered = namespaces.map((namespace) => {
+      const { base, deployments } = splitManifests(
+        dockerCoinsManifests({
+          registry,
+          tag: props.initialImageTag,
+          redisImage: `${registryHost}/${pullThroughCachePrefix}/docker/library/redis:${redisImageTag}`,
+          namespace,
+        }),
+      );
+      for (const service of props.services) {
+        containerOf(deployments, service).image =
+          `${registry}/${service.name}:${props.initialImageTag}`;
+      }
+      const rbac = deployerRbacManifests({ namespace, deployments: patchedDeployments });
+      return { namespace, base: [...base, ...rbac], deployments };
+    });
     for (const { deployment, image } of unbuiltImages(
-      deployments,
+      rendered[0]?.deployments ?? new Map<string, KubernetesObject>(),
       props.services,
       registryHost,
       repositoryPrefix,
@@ -290,22 +305,33 @@ export class DockerCoinsCluster extends Construct {
     acknowledgeClusterFindings(this.cluster);
 
     // Ids below are a contract: each is part of a resource's logical id and of its prune label.
-    this.baseManifest = new eks.KubernetesManifest(this, 'DockerCoins', {
-      cluster: this.cluster,
-      manifest: [...base, ...deployerRbacManifests({ namespace })],
-    });
-    const deploymentManifests = new Map<string, eks.KubernetesManifest>();
-    for (const [name, deployment] of deployments) {
-      const manifest = new eks.KubernetesManifest(this, `Deployment-${name}`, {
+    // The first namespace's resources sit directly in this construct (the ids of a one-namespace
+    // install), every other namespace's in a scope of its own.
+    const installs = new Map<string, DockerCoinsInstall>();
+    rendered.forEach(({ namespace, base, deployments }, index) => {
+      const scope = index === 0 ? this : new Construct(this, `Namespace-${namespace}`);
+      const baseManifest = new eks.KubernetesManifest(scope, 'DockerCoins', {
         cluster: this.cluster,
-        manifest: [deployment],
+        manifest: base,
       });
-      // The namespace must exist first. A dependency is not a property: adding one never
-      // re-applies a Deployment.
-      manifest.node.addDependency(this.baseManifest);
-      deploymentManifests.set(name, manifest);
-    }
-    this.deploymentManifests = deploymentManifests;
+      const deploymentManifests = new Map<string, eks.KubernetesManifest>();
+      for (const [name, deployment] of deployments) {
+        const manifest = new eks.KubernetesManifest(scope, `Deployment-${name}`, {
+          cluster: this.cluster,
+          manifest: [deployment],
+        });
+        // The namespace must exist first. A dependency is not a property: adding one never
+        // re-applies a Deployment.
+        manifest.node.addDependency(baseManifest);
+        deploymentManifests.set(name, manifest);
+      }
+      installs.set(namespace, { baseManifest, deploymentManifests });
+    });
+    this.installs = installs;
+    const first = installs.get(namespaces[0] ?? '');
+    if (first === undefined) throw new Error('unreachable: no first namespace');
+    this.baseManifest = first.baseManifest;
+    this.deploymentManifests = first.deploymentManifests;
 
     if (props.inClusterRegistry ?? false) {
       const { bucket, role } = this.addInClusterRegistry(
@@ -314,44 +340,6 @@ export class DockerCoinsCluster extends Construct {
       this.registryBucket = bucket;
       this.registryRole = role;
     }
-  }
-
-  /**
-   * Maps an IAM role (the deployer Lambda's) to the Kubernetes group `dockercoins-deployer`
-   * through an EKS access entry without any access policy: k8s/rbac/deployer's Role (get and
-   * patch on the DockerCoins Deployments, in the namespace) is all it may do.
-   *
-   * The entry is created in the role's stack, naming the cluster by its name, so a role from
-   * another stack adds a stack dependency instead of a cross-stack reference.
-   */
-  public grantDeployer(role: iam.IRole): eks.CfnAccessEntry {
-    const existing = this.deployerEntries.get(role.node.path);
-    if (existing !== undefined) return existing;
-
-    const roleStack = Stack.of(role);
-    const sameStack = roleStack === Stack.of(this);
-    const entry = sameStack
-      ? // The Ref to the cluster orders the entry after it.
-        new eks.CfnAccessEntry(this, `DeployerAccess${Names.uniqueId(role)}`, {
-          clusterName: this.cluster.clusterName,
-          principalArn: role.roleArn,
-          kubernetesGroups: [DEPLOYER_GROUP],
-          type: 'STANDARD',
-        })
-      : new eks.CfnAccessEntry(role, `DockerCoinsDeployerAccess-${this.clusterName}`, {
-          clusterName: this.clusterName,
-          principalArn: role.roleArn,
-          kubernetesGroups: [DEPLOYER_GROUP],
-          type: 'STANDARD',
-        });
-    if (!sameStack) {
-      roleStack.addStackDependency(
-        Stack.of(this),
-        'the deployer maps to the cluster it deploys to',
-      );
-    }
-    this.deployerEntries.set(role.node.path, entry);
-    return entry;
   }
 
   private addInClusterRegistry(nodePort: number): { bucket: s3.Bucket; role: iam.Role } {
@@ -470,6 +458,21 @@ function replaceStandIns(
     }
   }
   return result;
+}
+
+/** Refuses an empty list and a namespace given twice (dockerCoinsManifests checks each name). */
+function checkNamespaces(namespaces: readonly string[]): void {
+  if (namespaces.length === 0) {
+    throw new ClusterManifestError(
+      'namespaces is empty: DockerCoins would be installed nowhere. Give at least one namespace, e.g. ["dockercoins"].',
+    );
+  }
+  const repeated = namespaces.find((n, i) => namespaces.indexOf(n) !== i);
+  if (repeated !== undefined) {
+    throw new ClusterManifestError(
+      `namespaces lists "${repeated}" twice: one namespace holds one copy of DockerCoins. List it once.`,
+    );
+  }
 }
 
 /** The Deployments, each on its own, and every other object. */

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { Token } from 'aws-cdk-lib';
 import { ImageOverride, KubernetesObject, renderKustomization, splitImage } from './kustomize';
-import { DNS_LABEL, IMAGE_TAG } from '../config';
+import { DNS_LABEL, DNS_SUBDOMAIN, IMAGE_TAG } from '../config';
 
 /** The repository's k8s/ folder, found from this file, never from the working directory. */
 export const K8S_DIR = path.resolve(__dirname, '..', '..', 'k8s');
@@ -36,6 +36,12 @@ export interface DockerCoinsManifestsProps {
 export interface DeployerRbacManifestsProps {
   /** The namespace whose DockerCoins Deployments the deployer may read and patch. A DNS label. */
   readonly namespace: string;
+  /**
+   * The Deployments the Role allows get and patch on (its `resourceNames`): the ones that run the
+   * services we build, since those are the only ones the deployer patches. At least one.
+   * @default - the names in k8s/rbac/deployer/role.yaml (every DockerCoins Deployment)
+   */
+  readonly deployments?: readonly string[];
 }
 
 /** A value that cannot become a working manifest. */
@@ -102,9 +108,26 @@ export function dockerCoinsManifests(props: DockerCoinsManifestsProps): Kubernet
 /** The deployer's Role and RoleBinding (k8s/rbac/deployer) in `namespace`. */
 export function deployerRbacManifests(props: DeployerRbacManifestsProps): KubernetesObject[] {
   checkNamespace(props.namespace);
-  return renderKustomization(path.join(K8S_DIR, 'rbac', 'deployer'), {
+  const deployments =
+    props.deployments === undefined ? undefined : [...new Set(props.deployments)].sort();
+  if (deployments !== undefined) checkDeployments(deployments);
+  const objects = renderKustomization(path.join(K8S_DIR, 'rbac', 'deployer'), {
     namespace: props.namespace,
   });
+  if (deployments === undefined) return objects;
+  const role = objects.find((o) => o.kind === 'Role');
+  const rules = role?.rules as { resources?: string[]; resourceNames?: string[] }[] | undefined;
+  const deploymentRules = (rules ?? []).filter((rule) => rule.resources?.includes('deployments'));
+  if (deploymentRules.length !== 1 || deploymentRules[0]?.resourceNames === undefined) {
+    throw new ManifestValueError(
+      'deployments',
+      'k8s/rbac/deployer no longer has exactly one Role rule on deployments with resourceNames, so the ' +
+        'configured Deployments cannot be set on it: keep role.yaml to that one rule, or update ' +
+        'deployerRbacManifests in lib/k8s/dockercoins.ts.',
+    );
+  }
+  deploymentRules[0].resourceNames = deployments;
+  return objects;
 }
 
 function containersOf(object: KubernetesObject): { name: string; image: string }[] {
@@ -212,6 +235,26 @@ function checkImage(property: string, image: string): void {
       `has the invalid digest "${digest}" (expected sha256: and 64 hex digits)`,
       fix,
     );
+  }
+}
+
+function checkDeployments(deployments: readonly string[]): void {
+  // An empty resourceNames means every Deployment of the namespace: the opposite of the intent.
+  if (deployments.length === 0) {
+    throw new ManifestValueError(
+      'deployments',
+      'deployments is empty, which in a Role means every Deployment of the namespace. Name at least one Deployment.',
+    );
+  }
+  for (const deployment of deployments) {
+    if (Token.isUnresolved(deployment) || !DNS_SUBDOMAIN.test(deployment)) {
+      fail(
+        'deployments',
+        deployment,
+        'is not a Deployment name',
+        'Use a Kubernetes object name: lowercase letters, digits, "-" and ".", e.g. "hasher".',
+      );
+    }
   }
 }
 

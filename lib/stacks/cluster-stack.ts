@@ -6,8 +6,11 @@ import { DockerCoinsCluster } from '../constructs/dockercoins-cluster';
 export interface ClusterStackProps extends StackProps {
   /** The EKS cluster's name. */
   readonly clusterName: string;
-  /** The namespace DockerCoins is installed in. */
-  readonly namespace: string;
+  /**
+   * The namespaces DockerCoins is installed in: those of the environments that deploy to this
+   * cluster, the first one first (it keeps the resources of a one-namespace install).
+   */
+  readonly namespaces: readonly string[];
   readonly services: readonly ServiceConfig[];
   readonly registry: RegistryConfig;
   /** Must have `create` on and an `initialImageTag`. */
@@ -39,7 +42,7 @@ export class ClusterStack extends Stack {
       clusterName: props.clusterName,
       services: props.services,
       initialImageTag: cluster.initialImageTag,
-      namespace: props.namespace,
+      namespaces: props.namespaces,
       repositoryPrefix: registry.repositoryPrefix,
       pullThroughCachePrefix: registry.pullThroughCachePrefix,
       redisImageTag: registry.redisImageTag,

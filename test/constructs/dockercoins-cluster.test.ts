@@ -1,6 +1,5 @@
 import { CfnElement, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
-import * as iam from 'aws-cdk-lib/aws-iam';
 import { ServiceConfig } from '../../lib/config';
 import {
   DockerCoinsCluster,
@@ -265,12 +264,26 @@ describe('the cluster (registry off)', () => {
     }
   });
 
-  test('the RoleBinding names the group that grantDeployer maps roles to', () => {
+  test("the RoleBinding names the group the deployer's access entry maps its role to (rbac mode)", () => {
     const binding = manifests(s.template)
       .flatMap((m) => m.objects)
       .find((o) => o.kind === 'RoleBinding');
     expect(binding?.subjects).toEqual([
       { apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: DEPLOYER_GROUP },
+    ]);
+  });
+
+  test('the Role allows get and patch on the Deployments of built services only: not redis', () => {
+    const role = manifests(s.template)
+      .flatMap((m) => m.objects)
+      .find((o) => o.kind === 'Role');
+    expect(role?.rules).toEqual([
+      {
+        apiGroups: ['apps'],
+        resources: ['deployments'],
+        resourceNames: ['hasher', 'rng', 'webui', 'worker'],
+        verbs: ['get', 'patch'],
+      },
     ]);
   });
 
@@ -286,7 +299,7 @@ describe('the cluster (registry off)', () => {
 
 describe('DockerCoins in another namespace', () => {
   test('every object, the deployer Role and RoleBinding included, moves to that namespace', () => {
-    const { template } = synth({ namespace: 'dockercoins-prod' });
+    const { template } = synth({ namespaces: ['dockercoins-prod'] });
 
     const objects = manifests(template).flatMap((m) => m.objects);
     expect(objects.find((o) => o.kind === 'Namespace')?.metadata.name).toBe('dockercoins-prod');
@@ -309,6 +322,20 @@ describe('services and their Deployments', () => {
     expect(imageOf(deploymentManifests(template).get('worker'))).toBe(
       `${ECR}/dockercoins/miner:${TAG}`,
     );
+    // The deployer patches the Deployment that runs miner: the Role names it.
+    const role = manifests(template)
+      .flatMap((m) => m.objects)
+      .find((o) => o.kind === 'Role') as { rules: { resourceNames: string[] }[] } | undefined;
+    expect(role?.rules[0]?.resourceNames).toEqual(['hasher', 'rng', 'webui', 'worker']);
+  });
+
+  test('a Deployment that runs no built service is left out of the Role', () => {
+    const { template } = synth({ services: SERVICES.slice(0, 2) });
+
+    const role = manifests(template)
+      .flatMap((m) => m.objects)
+      .find((o) => o.kind === 'Role') as { rules: { resourceNames: string[] }[] } | undefined;
+    expect(role?.rules[0]?.resourceNames).toEqual(['hasher', 'rng']);
   });
 
   test('a configured service without a Deployment is refused, and nothing is created', () => {
@@ -474,47 +501,89 @@ describe('the in-cluster registry', () => {
   });
 });
 
-describe('grantDeployer', () => {
-  test('maps a role in the same stack to the deployer group, with no access policy', () => {
-    const { stack, construct } = build();
-    const role = new iam.Role(stack, 'DeployerRole', {
-      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-    });
+describe('DockerCoins in several namespaces (one per environment on the cluster)', () => {
+  test('each namespace gets its own copy: Namespace, Services, RBAC and each Deployment, with the initial tag', () => {
+    const { template } = synth({ namespaces: ['dockercoins', 'dockercoins-prod'] });
 
-    const entry = construct.grantDeployer(role);
-
-    expect(construct.grantDeployer(role)).toBe(entry);
-    const template = Template.fromStack(stack);
-    template.resourceCountIs('AWS::EKS::AccessEntry', 2); // the deployer's and the kubectl handler's
-    const clusterId = logicalIdOf(stack, construct.cluster.node.defaultChild);
-    template.hasResource('AWS::EKS::AccessEntry', {
-      Properties: {
-        ClusterName: { Ref: clusterId },
-        PrincipalArn: { 'Fn::GetAtt': [logicalIdOf(stack, role.node.defaultChild), 'Arn'] },
-        KubernetesGroups: [DEPLOYER_GROUP],
-        Type: 'STANDARD',
-        AccessPolicies: Match.absent(),
-      },
-    });
+    const objects = manifests(template).flatMap((m) => m.objects);
+    expect(
+      objects
+        .filter((o) => o.kind !== 'Namespace')
+        .map((o) => `${o.metadata.namespace}/${o.kind}/${o.metadata.name}`)
+        .sort(),
+    ).toEqual(
+      ['dockercoins', 'dockercoins-prod']
+        .flatMap((ns) => [
+          ...['hasher', 'redis', 'rng', 'webui', 'worker'].map((d) => `${ns}/Deployment/${d}`),
+          ...['hasher', 'redis', 'rng', 'webui'].map((svc) => `${ns}/Service/${svc}`),
+          `${ns}/Role/dockercoins-deployer`,
+          `${ns}/RoleBinding/dockercoins-deployer`,
+        ])
+        .sort(),
+    );
+    const prodImages = manifests(template)
+      .filter((m) => m.objects[0]?.metadata.namespace === 'dockercoins-prod')
+      .filter((m) => m.objects[0]?.kind === 'Deployment')
+      .map((m) => imageOf(m))
+      .sort();
+    expect(prodImages).toEqual([
+      `${ECR}/dockercoins-ecr-public/docker/library/redis:7.4`,
+      ...['hasher', 'rng', 'webui', 'worker'].map((name) => `${ECR}/dockercoins/${name}:${TAG}`),
+    ]);
   });
 
-  test('a role of another stack gets its entry in that stack, by cluster name, after the cluster stack', () => {
-    const { stack, construct } = build();
-    const other = new Stack(stack.node.root, 'Deployer');
-    const role = new iam.Role(other, 'DeployerRole', {
-      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-    });
+  test('each Deployment waits for the base manifest of its own namespace', () => {
+    const { template } = synth({ namespaces: ['dockercoins', 'dockercoins-prod'] });
 
-    construct.grantDeployer(role);
+    const all = manifests(template);
+    const baseOf = new Map(
+      all
+        .filter((m) => m.objects.some((o) => o.kind === 'Namespace'))
+        .map((m) => [m.objects.find((o) => o.kind === 'Namespace')!.metadata.name, m.id]),
+    );
+    const deployments = all.filter((m) => m.objects[0]?.kind === 'Deployment');
+    expect(deployments).toHaveLength(10);
+    for (const deployment of deployments) {
+      expect(deployment.dependsOn).toContain(
+        baseOf.get(deployment.objects[0]!.metadata.namespace!),
+      );
+    }
+  });
 
-    const template = Template.fromStack(other);
-    template.hasResourceProperties('AWS::EKS::AccessEntry', {
-      ClusterName: 'dockercoins',
-      PrincipalArn: { 'Fn::GetAtt': [logicalIdOf(other, role.node.defaultChild), 'Arn'] },
-      KubernetesGroups: [DEPLOYER_GROUP],
-      AccessPolicies: Match.absent(),
-    });
-    expect(other.dependencies).toEqual([stack]);
-    expect(JSON.stringify(template.toJSON())).not.toMatch(/Fn::ImportValue|Fn::GetStackOutput/);
+  test('the first namespace keeps the logical ids and properties of a one-namespace install', () => {
+    const one = synth({ namespaces: ['dockercoins'] });
+    const two = synth({ namespaces: ['dockercoins', 'dockercoins-prod'] });
+
+    const resources = (t: Template): Record<string, unknown> =>
+      (t.toJSON() as { Resources: Record<string, unknown> }).Resources;
+    const before = Object.fromEntries(
+      manifests(one.template).map((m) => [m.id, resources(one.template)[m.id]]),
+    );
+    for (const [id, resource] of Object.entries(before)) {
+      expect(resources(two.template)[id]).toEqual(resource);
+    }
+    expect(two.construct.installs.get('dockercoins')?.baseManifest).toBe(
+      two.construct.baseManifest,
+    );
+    expect([...two.construct.installs.keys()]).toEqual(['dockercoins', 'dockercoins-prod']);
+  });
+
+  test.each<[string, string[], RegExp]>([
+    ['an empty list', [], /namespaces is empty: DockerCoins would be installed nowhere/],
+    ['a namespace twice', ['dc', 'dc'], /namespaces lists "dc" twice/],
+    ['a name Kubernetes refuses', ['Prod'], /^namespace "Prod" is not a Kubernetes namespace name/],
+  ])('%s is refused before anything is created', (_name, namespaces, expected) => {
+    const stack = new Stack(newApp(), 'Test');
+
+    expect(
+      () =>
+        new DockerCoinsCluster(stack, 'DockerCoins', {
+          clusterName: 'dockercoins',
+          services: SERVICES,
+          initialImageTag: TAG,
+          namespaces,
+        }),
+    ).toThrow(expected);
+    expect(stack.node.findAll().filter((c) => c instanceof CfnElement)).toEqual([]);
   });
 });

@@ -76,13 +76,21 @@ function registryManifestProperties(s: Synthesized): string | undefined {
 }
 
 describe('createCluster off (the default)', () => {
-  test('createStacks makes no Cluster stack, and no template holds anything EKS', () => {
+  test("createStacks makes no Cluster stack, and nothing EKS but the deployer's access entry", () => {
     const s = synthApp({ sourceOwner: 'acme' });
 
     expect(s.stacks.cluster).toBeUndefined();
-    expect([...s.resources.keys()].sort()).toEqual(['DockerCoins-Builds', 'DockerCoins-Registry']);
-    const types = [...s.resources.values()].flatMap((r) => Object.values(r).map((x) => x.Type));
-    expect(types.filter((type) => /EKS/i.test(type))).toEqual([]);
+    expect([...s.resources.keys()].sort()).toEqual([
+      'DockerCoins-Builds',
+      'DockerCoins-Deployer',
+      'DockerCoins-Registry',
+    ]);
+    const eksTypes = [...s.resources].flatMap(([stack, r]) =>
+      Object.values(r)
+        .filter((x) => /EKS/i.test(x.Type))
+        .map((x) => `${stack} ${x.Type}`),
+    );
+    expect(eksTypes).toEqual(['DockerCoins-Deployer AWS::EKS::AccessEntry']);
   });
 });
 
@@ -147,6 +155,24 @@ describe('createCluster on', () => {
   });
 });
 
+describe('createCluster with several environments', () => {
+  test("Given environments on the created cluster and on another, Then DockerCoins is installed in the created cluster's namespaces, in their order", () => {
+    const s = synthApp({
+      ...CLUSTER,
+      environments: [
+        { name: 'main', namespace: 'dockercoins', branches: ['main'] },
+        { name: 'elsewhere', namespace: 'dc', clusterName: 'other', branches: ['main'] },
+        { name: 'prod', namespace: 'dockercoins-prod', releaseTags: true },
+      ],
+    });
+
+    expect([...clusterStack(s).dockerCoinsCluster.installs.keys()]).toEqual([
+      'dockercoins',
+      'dockercoins-prod',
+    ]);
+  });
+});
+
 describe('createCluster with the in-cluster registry', () => {
   test('the RegistryBucket output names the bucket, whose logical id is pinned', () => {
     const s = synthApp({ ...CLUSTER, inClusterRegistry: true });
@@ -167,7 +193,7 @@ describe('the stack refuses a configuration without a cluster to create', () => 
       () =>
         new ClusterStack(newApp(), 'Cluster', {
           clusterName: config.clusterName,
-          namespace: config.namespace,
+          namespaces: [config.namespace],
           services: config.services,
           registry: config.registry,
           cluster: config.cluster,
@@ -216,6 +242,19 @@ describe('image ownership: a later cdk deploy does not re-apply the Deployments'
     ],
     ['another source', { sourceOwner: 'other-org', sourceRepo: 'dockercoins' }],
     ['the in-cluster registry switched on', { inClusterRegistry: true }],
+    [
+      'a second environment, in another namespace of the cluster',
+      {
+        environments: [
+          { name: 'main', namespace: 'dockercoins', branches: ['main'] },
+          { name: 'prod', namespace: 'dockercoins-prod', releaseTags: true },
+        ],
+      },
+    ],
+    [
+      'other deployer settings',
+      { deployerAccess: 'rbac', notificationEmail: 'ops@example.com', deployerLogRetentionDays: 7 },
+    ],
     [
       'the in-cluster registry on another NodePort',
       { inClusterRegistry: true, registryNodePort: 31000 },

@@ -12,9 +12,22 @@ export const CDK_JSON_CONTEXT = (
   }
 ).context;
 
-/** A fresh App with cdk.json's context, plus any extra context the test gives. */
+/**
+ * The context key naming the stacks whose assets are bundled (`cdk synth` bundles all). An empty
+ * list stages the deployer Lambda's source as it is, without running esbuild.
+ */
+export const BUNDLING_STACKS = 'aws:cdk:bundling-stacks';
+
+/**
+ * A fresh App with cdk.json's context, plus any extra context the test gives. It does not bundle
+ * the deployer Lambda (esbuild would run once per App): a test that looks at the bundle asks for
+ * it with `{ [BUNDLING_STACKS]: ['**'] }`, and `npx cdk synth` (test/bin.test.ts) always bundles.
+ */
 export function newApp(context: Record<string, unknown> = {}, props: AppProps = {}): App {
-  return new App({ ...props, context: { ...CDK_JSON_CONTEXT, ...context } });
+  return new App({
+    ...props,
+    context: { ...CDK_JSON_CONTEXT, [BUNDLING_STACKS]: [], ...context },
+  });
 }
 
 /** What `<account>.dkr.ecr.<region>.<suffix><path>` resolves to in an environment-agnostic stack. */

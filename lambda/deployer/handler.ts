@@ -1,0 +1,174 @@
+/**
+ * The deployer Lambda: a "CodeBuild Build State Change" (SUCCEEDED) event in, the Deployments that
+ * run the built service patched to exactly the digest built, every outcome logged, counted and
+ * published. Thin: parse → plan → apply live in their own modules, collaborators come from a
+ * factory (adapters/ in production, local emulators in tests).
+ *
+ * Failure contract with Lambda's asynchronous invocation:
+ * - an invalid event is refused, reported and NOT retried (returning normally);
+ * - a transient failure (429, 5xx, timeouts, the API down) of any target, after bounded retries
+ *   here, makes the invocation throw: Lambda retries the event, then puts it in the failure
+ *   destination queue. Retries are safe: what was deployed is skipped as `already-running`.
+ */
+import type { DeployerSettings } from '../../lib/deployer-contract';
+import { applyBuild, needsRetry, type Retry } from './apply';
+import { describeOutcome, formatNotification } from './describe';
+import { buildFromVariables, parseEvent } from './parse';
+import { productionDeps } from './production';
+import type { Telemetry } from './telemetry';
+import {
+  InvalidEventError,
+  TransientError,
+  type BuildLookup,
+  type BuildRecord,
+  type ClusterConnector,
+  type DeployOutcome,
+  type ImageVerifier,
+  type Notifier,
+} from './types';
+
+/** Everything the handler talks to. Built once per container. */
+export interface DeployerDeps {
+  readonly settings: DeployerSettings;
+  readonly images: ImageVerifier;
+  readonly clusters: ClusterConnector;
+  readonly builds: BuildLookup;
+  readonly notifier: Notifier;
+  readonly telemetry: Telemetry;
+  readonly retry: Retry;
+  readonly now: () => Date;
+}
+
+/** What an invocation returns (visible to synchronous invokers and tests). */
+export type DeployerResult =
+  | { readonly status: 'invalid'; readonly field: string; readonly message: string }
+  | { readonly status: 'done'; readonly summary: string; readonly outcome: DeployOutcome };
+
+/** The part of Lambda's context object we use. */
+export interface InvocationContext {
+  readonly awsRequestId?: string;
+  readonly functionName?: string;
+}
+
+/**
+ * A handler whose collaborators come from `createDeps`, called once, on the first invocation
+ * (settings are validated then; a bad setting fails every invocation with its name, and the
+ * events wait in the dead-letter queue until the configuration is fixed and they are redriven).
+ */
+export function makeHandler(
+  createDeps: () => DeployerDeps,
+): (event: unknown, context?: InvocationContext) => Promise<DeployerResult> {
+  let deps: DeployerDeps | undefined;
+  return async (event, context) => {
+    deps ??= createDeps();
+    const { telemetry } = deps;
+    const { logger } = telemetry;
+    logger.resetKeys();
+    if (context?.awsRequestId !== undefined) logger.appendKeys({ requestId: context.awsRequestId });
+    try {
+      return await handle(event, deps);
+    } finally {
+      telemetry.flush();
+    }
+  };
+}
+
+/** The Lambda entry point (`handler` in the construct): production collaborators, from the environment. */
+export const handler = makeHandler(() => productionDeps(process.env));
+
+async function handle(event: unknown, deps: DeployerDeps): Promise<DeployerResult> {
+  const { telemetry, settings } = deps;
+  const { logger } = telemetry;
+  let build: BuildRecord;
+  try {
+    build = await readBuild(event, deps);
+  } catch (error) {
+    if (!(error instanceof InvalidEventError)) throw error;
+    logger.error('event refused', { field: error.field, reason: error.message, event });
+    telemetry.recordInvalidEvent(error);
+    await deps.retry(() =>
+      deps.notifier.publish(
+        'DockerCoins deploy: event refused',
+        `An event reached the deployer but was not deployed, and will not be retried.\n\n` +
+          `Field: ${error.field}\nProblem: ${error.message}\n\nThe event is in the deployer's log.`,
+      ),
+    );
+    return { status: 'invalid', field: error.field, message: error.message };
+  }
+
+  logger.appendKeys({
+    buildArn: build.buildArn,
+    builtService: build.service,
+    buildNumber: build.buildNumber,
+    commit: build.commit,
+  });
+  const outcome = await applyBuild(build, settings, {
+    images: deps.images,
+    clusters: deps.clusters,
+    retry: deps.retry,
+    now: deps.now,
+    deployedBy: 'deployer',
+  });
+  const summary = describeOutcome(outcome);
+  logOutcome(outcome, summary, telemetry);
+  telemetry.recordOutcome(outcome);
+
+  const { subject, message } = formatNotification(outcome);
+  await deps.retry(() => deps.notifier.publish(subject, message));
+
+  if (needsRetry(outcome)) {
+    // Throwing hands the event back to Lambda: retried, then kept in the failure queue.
+    throw new TransientError(`deploy incomplete, will be retried: ${summary}`);
+  }
+  return { status: 'done', summary, outcome };
+}
+
+async function readBuild(event: unknown, deps: DeployerDeps): Promise<BuildRecord> {
+  const parsed = parseEvent(event, deps.settings);
+  if (parsed.kind === 'build') return parsed.build;
+  // Older buildspecs, and events that arrive without their exported variables: ask CodeBuild.
+  const { identity } = parsed;
+  deps.telemetry.logger.info('event carries no exported variables; asking CodeBuild', {
+    buildId: identity.buildId,
+  });
+  const variables = await deps.retry(() => deps.builds.exportedVariables(identity.buildId));
+  if (variables === undefined) {
+    throw new InvalidEventError(
+      'detail.build-id',
+      `CodeBuild does not know build ${identity.buildId} (BatchGetBuilds found nothing), so what it ` +
+        `pushed cannot be read. Deploy the image by hand with \`ship deploy\`.`,
+    );
+  }
+  return buildFromVariables(identity, variables, deps.settings);
+}
+
+function logOutcome(outcome: DeployOutcome, summary: string, telemetry: Telemetry): void {
+  const { logger } = telemetry;
+  if (outcome.kind === 'skipped') {
+    logger.info(summary, { outcome: 'skipped', reason: outcome.reason, detail: outcome.detail });
+    return;
+  }
+  for (const target of outcome.targets) {
+    const keys = {
+      environment: target.ref.environment.name,
+      namespace: target.ref.environment.namespace,
+      cluster: target.ref.environment.clusterName,
+      deployment: target.ref.target.deployment,
+      container: target.ref.target.container,
+      to: target.to.image,
+    };
+    if (target.status === 'deployed') {
+      logger.info('deployed', {
+        ...keys,
+        from: target.from?.image,
+        generation: target.generation,
+        latencyMs: target.latencyMs,
+      });
+    } else if (target.status === 'skipped') {
+      logger.info('skipped', { ...keys, reason: target.reason, detail: target.detail });
+    } else {
+      logger.error('failed', { ...keys, reason: target.reason, detail: target.detail });
+    }
+  }
+  logger.info(summary);
+}

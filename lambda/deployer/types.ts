@@ -1,0 +1,317 @@
+/**
+ * The deployer's vocabulary: what a finished build is, what a Deployment looks like to us, what a
+ * plan and an outcome are, the narrow interfaces of its collaborators, and its error kinds.
+ * parse, plan and apply speak only these types; adapters/ turns them into SDK and HTTP calls.
+ * The `ship` CLI imports the same types.
+ */
+import type { DeployTarget, EnvironmentSettings } from '../../lib/deployer-contract';
+
+// ---- a finished build ----
+
+/** Which build an event is about, readable from any event that passed parse. */
+export interface BuildIdentity {
+  /** The build ARN, `arn:aws:codebuild:<region>:<account>:build/<project>:<uuid>`. */
+  readonly buildArn: string;
+  /** `<project>:<uuid>`, what BatchGetBuilds and the console call the build id. */
+  readonly buildId: string;
+  readonly project: string;
+  /** Our service built by that project. */
+  readonly service: string;
+  /** CodeBuild's build number for the project: orders builds of one project. */
+  readonly buildNumber: number;
+  readonly region: string;
+  readonly account: string;
+  /** When the build finished (the event's `time`). */
+  readonly finishedAt: Date;
+  /** The CloudWatch Logs deep link of the build, when the event carries one. */
+  readonly logsLink: string | undefined;
+}
+
+/** A successful build of one of our services, with everything the buildspec exported. */
+export interface BuildRecord extends BuildIdentity {
+  /** The full repository URI, `<registry>/<repository>`. */
+  readonly repositoryUri: string;
+  /** The repository name, e.g. `dockercoins/hasher`. */
+  readonly repository: string;
+  /** The ECR registry id (account) of the repository. */
+  readonly registryId: string;
+  /** The immutable tag: 12-hex commit tag, or `pr-<n>-<sha7>`. */
+  readonly imageTag: string;
+  /** Every tag the build pushed or added, imageTag first. */
+  readonly imageTags: readonly string[];
+  /** `sha256:<64 hex>`. */
+  readonly digest: string;
+  /** 40 lowercase hex. */
+  readonly commit: string;
+  /** `refs/heads/…`, `refs/tags/…`, `refs/pull/<n>/head`, or `` for a build with no ref. */
+  readonly gitRef: string;
+  /** false when the build retagged an existing image instead of building one. */
+  readonly built: boolean;
+}
+
+/** What parse makes of an event: a whole build, or an identity whose variables must be looked up. */
+export type ParsedEvent =
+  | { readonly kind: 'build'; readonly build: BuildRecord }
+  | { readonly kind: 'lookup'; readonly identity: BuildIdentity };
+
+// ---- Kubernetes, as little of it as we use ----
+
+export interface Container {
+  readonly name: string;
+  readonly image?: string;
+  readonly [field: string]: unknown;
+}
+
+/** An apps/v1 Deployment as the API server returns it; only the fields we read are typed. */
+export interface Deployment {
+  readonly apiVersion?: string;
+  readonly kind?: string;
+  readonly metadata: {
+    readonly name: string;
+    readonly namespace?: string;
+    readonly resourceVersion?: string;
+    readonly generation?: number;
+    readonly annotations?: Readonly<Record<string, string>>;
+    readonly [field: string]: unknown;
+  };
+  readonly spec?: {
+    readonly replicas?: number;
+    readonly template?: {
+      readonly metadata?: { readonly annotations?: Readonly<Record<string, string>> };
+      readonly spec?: {
+        readonly containers?: readonly Container[];
+        readonly initContainers?: readonly Container[];
+      };
+    };
+    readonly [field: string]: unknown;
+  };
+  readonly status?: Readonly<Record<string, unknown>>;
+}
+
+/** A strategic-merge patch body (`application/strategic-merge-patch+json`). */
+export type StrategicMergePatch = Readonly<Record<string, unknown>>;
+
+/**
+ * The narrow view of one cluster's API that deploying needs. Implementations: adapters/kube.ts
+ * (HTTPS with a bearer token), and whatever the CLI builds from a kubeconfig.
+ */
+export interface KubeClient {
+  /** The Deployment, or undefined when the API server answers 404. */
+  getDeployment(namespace: string, name: string): Promise<Deployment | undefined>;
+  /** Sends one strategic-merge PATCH; resolves to the Deployment the server returned. */
+  patchDeployment(namespace: string, name: string, patch: StrategicMergePatch): Promise<Deployment>;
+}
+
+/** Gives the client for an environment's cluster (DescribeCluster and the token, cached). */
+export interface ClusterConnector {
+  connect(environment: EnvironmentSettings): Promise<KubeClient>;
+}
+
+/** Confirms what a tag points to in the image registry. */
+export interface ImageVerifier {
+  /**
+   * The manifest digest each tag points to now, in the order asked; undefined for a tag that
+   * does not exist (and for every tag when the repository does not).
+   */
+  digestsOf(
+    image: { registryId: string; repository: string },
+    tags: readonly string[],
+  ): Promise<(string | undefined)[]>;
+}
+
+/** Reads a build's exported variables when the event did not carry them (BatchGetBuilds). */
+export interface BuildLookup {
+  /** The build's exported variables by name; undefined when CodeBuild does not know the build. */
+  exportedVariables(buildId: string): Promise<Record<string, string> | undefined>;
+}
+
+/** Publishes a readable outcome (SNS). */
+export interface Notifier {
+  publish(subject: string, message: string): Promise<void>;
+}
+
+// ---- plans and outcomes ----
+
+/** Why a build deploys nowhere. */
+export type BuildSkipReason =
+  /** GIT_REF matches no environment (a pull request, a branch that only builds, no ref). */
+  | 'not-a-deploy-ref'
+  /** The tag to deploy is `latest`, or neither a commit nor a release tag. */
+  | 'tag-not-deployable';
+
+/** Why one Deployment is left as it is. */
+export type TargetSkipReason =
+  /** It already runs this digest: a duplicate event, or a promotion of what runs. */
+  | 'already-running'
+  /** It runs a newer build of the same project: never downgrade. */
+  | 'older-build'
+  /** Automatic deploys of it are paused (annotation `ship.dockercoins.io/paused`). */
+  | 'paused';
+
+/** Why one Deployment could not be deployed to, permanently (retrying cannot help). */
+export type TargetFailureReason =
+  | 'deployment-missing'
+  | 'container-missing'
+  | 'image-missing'
+  | 'image-mismatch'
+  | 'forbidden'
+  | 'rejected';
+
+/** The image a Deployment's container runs, as far as its image and annotations tell. */
+export interface RunningImage {
+  /** The container's image reference as it stands. */
+  readonly image: string;
+  readonly tag: string | undefined;
+  readonly digest: string | undefined;
+  readonly commit: string | undefined;
+  readonly buildProject: string | undefined;
+  readonly buildNumber: number | undefined;
+}
+
+/** The image a build deploys. */
+export interface DesiredImage {
+  /** `<repositoryUri>:<tag>@<digest>`. */
+  readonly image: string;
+  readonly tag: string;
+  readonly digest: string;
+  readonly commit: string;
+  readonly buildProject: string;
+  readonly buildNumber: number;
+}
+
+/** One Deployment in one environment that a build concerns. */
+export interface TargetRef {
+  readonly environment: EnvironmentSettings;
+  readonly service: string;
+  readonly target: DeployTarget;
+}
+
+/** What the build means: where it goes, with which image, or why nowhere. */
+export type BuildPlan =
+  | {
+      readonly action: 'deploy';
+      readonly build: BuildRecord;
+      readonly image: DesiredImage;
+      /** At least one. */
+      readonly targets: readonly TargetRef[];
+    }
+  | {
+      readonly action: 'skip';
+      readonly build: BuildRecord;
+      readonly reason: BuildSkipReason;
+      /** A sentence for people: what was seen and what would have deployed. */
+      readonly detail: string;
+    };
+
+/** What to do with one Deployment, decided from its live state. */
+export type TargetPlan =
+  | {
+      readonly action: 'patch';
+      readonly ref: TargetRef;
+      readonly from: RunningImage | undefined;
+      readonly to: DesiredImage;
+      /** The resourceVersion read; the patch carries it as a precondition. */
+      readonly resourceVersion: string;
+      readonly patch: StrategicMergePatch;
+    }
+  | {
+      readonly action: 'skip';
+      readonly ref: TargetRef;
+      readonly reason: TargetSkipReason;
+      readonly from: RunningImage | undefined;
+      readonly to: DesiredImage;
+      readonly detail: string;
+    }
+  | {
+      readonly action: 'fail';
+      readonly ref: TargetRef;
+      readonly reason: TargetFailureReason;
+      readonly to: DesiredImage;
+      readonly detail: string;
+    };
+
+/** What happened to one Deployment. */
+export type TargetOutcome =
+  | {
+      readonly status: 'deployed';
+      readonly ref: TargetRef;
+      readonly from: RunningImage | undefined;
+      readonly to: DesiredImage;
+      /** The Deployment's generation after the patch (what a rollout watch waits for). */
+      readonly generation: number | undefined;
+      /** PATCH accepted minus build finished, in ms. */
+      readonly latencyMs: number;
+    }
+  | {
+      readonly status: 'skipped';
+      readonly ref: TargetRef;
+      readonly reason: TargetSkipReason;
+      readonly from: RunningImage | undefined;
+      readonly to: DesiredImage;
+      readonly detail: string;
+    }
+  | {
+      readonly status: 'failed';
+      readonly ref: TargetRef;
+      readonly reason: TargetFailureReason | 'transient';
+      readonly to: DesiredImage;
+      readonly detail: string;
+    };
+
+/** The result of one event. */
+export type DeployOutcome =
+  | {
+      readonly kind: 'skipped';
+      readonly build: BuildRecord;
+      readonly reason: BuildSkipReason;
+      readonly detail: string;
+    }
+  | {
+      readonly kind: 'applied';
+      readonly build: BuildRecord;
+      readonly targets: readonly TargetOutcome[];
+    };
+
+// ---- errors ----
+
+/** The event is not a successful build of ours, or its variables are unusable. Never retried. */
+export class InvalidEventError extends Error {
+  constructor(
+    /** The field or variable at fault, e.g. `detail.build-status` or `IMAGE_DIGEST`. */
+    readonly field: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'InvalidEventError';
+  }
+}
+
+/**
+ * A failure that may pass (429, 5xx, timeouts, connection errors): the handler throws it after
+ * its own bounded retries, so Lambda retries the event and then keeps it in the dead-letter queue.
+ */
+export class TransientError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'TransientError';
+  }
+}
+
+/** The API server answered 409 Conflict: the resourceVersion precondition failed. */
+export class ConflictError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConflictError';
+  }
+}
+
+/** An answer that retrying cannot change (401, 403, 404 on patch, 422, a malformed body). */
+export class PermanentError extends Error {
+  constructor(
+    readonly reason: TargetFailureReason,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'PermanentError';
+  }
+}

@@ -1,0 +1,642 @@
+import * as path from 'node:path';
+import { Arn, Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as codebuild from 'aws-cdk-lib/aws-codebuild';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecr from 'aws-cdk-lib/aws-ecr';
+import * as eks from 'aws-cdk-lib/aws-eks-v2';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
+import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { DeployerAccess, ServiceConfig } from '../config';
+import {
+  DEPLOYER_METRICS,
+  DeployerSettings,
+  EnvironmentSettings,
+  formatDeployerEnvironment,
+} from '../deployer-contract';
+import { DEPLOYER_GROUP } from '../k8s/dockercoins';
+
+const REPO_ROOT = path.resolve(__dirname, '..', '..');
+/** The deployer Lambda's code; `handler` is its entry point. */
+export const DEPLOYER_ENTRY = path.join(REPO_ROOT, 'lambda', 'deployer', 'handler.ts');
+/** Pins the bundled dependencies (the AWS SDK clients, Powertools) to the versions tested. */
+const LOCK_FILE = path.join(REPO_ROOT, 'package-lock.json');
+
+/** A service the deployer deploys: the project that builds it and the repository it pushes to. */
+export interface DeployedService {
+  /** Its name, and the Deployment and container that run it. */
+  readonly service: ServiceConfig;
+  /** Where its images are; the deployer confirms each image's digest there. */
+  readonly repository: ecr.IRepository;
+  /** The project whose successful builds trigger the deployer. */
+  readonly project: codebuild.IProject;
+}
+
+/** Properties of a {@link Deployer}. */
+export interface DeployerProps {
+  /** The services whose builds deploy; at least one. Names must be literals (not tokens). */
+  readonly services: readonly DeployedService[];
+
+  /**
+   * Where builds deploy to; at least one. Each cluster must be in this stack's region (the access
+   * entry is created there): a `region` is accepted only when it is the stack's own, resolved one.
+   */
+  readonly environments: readonly EnvironmentSettings[];
+
+  /**
+   * Glob (only `*` is special) of git tags whose builds are releases.
+   * @default 'v*'
+   */
+  readonly releaseTagPattern?: string;
+
+  /**
+   * What the deployer may do in each cluster: `edit-policy` associates AmazonEKSEditPolicy scoped
+   * to the environments' namespaces with its access entry; `rbac` only maps it to the Kubernetes
+   * group `dockercoins-deployer`, which needs k8s/rbac/deployer's Role and RoleBinding in each
+   * namespace (get and patch on the named Deployments).
+   * @default 'edit-policy'
+   */
+  readonly access?: DeployerAccess;
+
+  /**
+   * The VPC to run the Lambda in: needed when a cluster's API endpoint is private. Its subnets need
+   * a route to ECR, EKS, STS, SNS and CodeBuild (a NAT gateway or VPC endpoints).
+   * @default - not in a VPC
+   */
+  readonly vpc?: ec2.IVpc;
+
+  /**
+   * The subnets of `vpc` the Lambda uses.
+   * @default - the private subnets of `vpc`
+   */
+  readonly vpcSubnets?: ec2.SubnetSelection;
+
+  /**
+   * Security groups of the Lambda; the cluster's must accept them on port 443.
+   * @default - a new security group that allows all outbound traffic
+   */
+  readonly securityGroups?: readonly ec2.ISecurityGroup[];
+
+  /**
+   * An address to subscribe to every deploy outcome and alarm (SNS mails it a confirmation link).
+   * @default - no subscription
+   */
+  readonly notificationEmail?: string;
+
+  /** @default logs.RetentionDays.THREE_MONTHS */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+/**
+ * EventBridge refuses an event pattern over 2,048 characters (the default quota): beyond that,
+ * the project names are shared out over several rules, each with the same target.
+ */
+export const MAX_EVENT_PATTERN_CHARS = 2048;
+
+/**
+ * Characters the repository and project ARNs may take in the role's policy. IAM caps a role's
+ * inline policies at 10,240 characters together; the rest of the policy is a fixed ~2,000.
+ * Beyond this, the policy grants on the names' common prefix instead of listing each ARN.
+ */
+export const MAX_LISTED_ARN_CHARS = 6000;
+/** An ARN's characters besides the name, for the longest partition and region, quoted, with a comma. */
+const ARN_CHARS_BESIDES_NAME = '"arn:aws-us-gov:codebuild:ap-southeast-2:123456789012:project/",'
+  .length;
+
+/** How the deployer is bundled: esbuild, locally. `npm run bench` measures this very bundle. */
+export const DEPLOYER_BUNDLING = {
+  minify: true,
+  sourceMap: true,
+  // Stack traces need only the mappings; the sources would double what Node parses at start.
+  sourcesContent: false,
+  target: 'node22',
+  format: nodejs.OutputFormat.CJS,
+  // The SDK's and Powertools' ES module builds tree-shake far better than their CommonJS
+  // ones: measured by `npm run bench`, a third less code to parse at cold start.
+  mainFields: ['module', 'main'],
+  // esbuild is a devDependency: never Docker.
+  forceDockerBundling: false,
+  // The SDK clients in the bundle are the versions in package-lock.json, tested here and
+  // tree-shaken, rather than whatever the runtime ships that day.
+  bundleAwsSDK: true,
+} as const satisfies nodejs.BundlingOptions;
+
+/** The AWS managed access policy of the `edit-policy` access mode. */
+export const EDIT_POLICY_NAME = 'AmazonEKSEditPolicy';
+
+/** The memory the Lambda gets; on arm64 this also buys its CPU share for TLS and JSON. */
+const MEMORY_MB = 256;
+/**
+ * The handler's retries are bounded: a call is tried at most 4 times, each try given 5 s, with
+ * under 7 s of waits between them (26 s at worst). A deploy is a chain of at most four such calls
+ * (ECR, DescribeCluster, GET, PATCH; targets run side by side), so even an API server that hangs on
+ * every try ends within this; past it, Lambda retries the event like any transient failure.
+ */
+const TIMEOUT = Duration.minutes(2);
+
+/**
+ * Deploys on build success: an EventBridge rule on "CodeBuild Build State Change" (SUCCEEDED) of
+ * our projects invokes a Lambda (lambda/deployer, bundled by esbuild locally) that patches the
+ * Deployments running the built service to exactly the digest built, in the environments that
+ * build deploys to.
+ *
+ * No event is lost: EventBridge retries delivery and then keeps the event in the
+ * `undeliveredEvents` queue; Lambda retries a failed invocation twice and then keeps it in the
+ * `failedInvocations` queue. Every outcome goes to `topic`; alarms on function errors, on the
+ * deployer's `Failed` metric and on messages in either queue notify it too.
+ *
+ * Access: the role may call exactly what the Lambda calls, on exactly our resources; an EKS access
+ * entry per cluster (by name, so existing clusters work) lets it into Kubernetes, either with
+ * AmazonEKSEditPolicy scoped to the namespaces or, as least privilege, through RBAC.
+ */
+export class Deployer extends Construct {
+  public readonly function: nodejs.NodejsFunction;
+  /** The Lambda's role; its access entries name it. */
+  public readonly role: iam.Role;
+  /** Every deploy outcome, and the alarms. Encrypted with {@link topicKey}. */
+  public readonly topic: sns.Topic;
+  /**
+   * A customer managed key: CloudWatch alarms cannot publish to a topic encrypted with the AWS
+   * managed key (its policy cannot be changed to let them).
+   */
+  public readonly topicKey: kms.Key;
+  /** Events EventBridge could not deliver to the Lambda; each message is the original event. */
+  public readonly undeliveredEvents: sqs.Queue;
+  /**
+   * Invocations that failed after Lambda's retries; each message is an invocation record whose
+   * `requestPayload` is the original event.
+   */
+  public readonly failedInvocations: sqs.Queue;
+  /** The rules that invoke the Lambda, one per slice of project names (usually one). */
+  public readonly rules: readonly events.Rule[];
+  /** The EKS access entry of the role, by cluster name. */
+  public readonly accessEntries: ReadonlyMap<string, eks.CfnAccessEntry>;
+  /** The alarms, each notifying {@link topic}. */
+  public readonly alarms: readonly cloudwatch.Alarm[];
+
+  constructor(scope: Construct, id: string, props: DeployerProps) {
+    super(scope, id);
+    const stack = Stack.of(this);
+    const access = props.access ?? 'edit-policy';
+    const releaseTagPattern = props.releaseTagPattern ?? 'v*';
+    // Check everything before creating anything: a refused configuration leaves no half-built tree.
+    checkProps(props, stack);
+    const projectNames = props.services.map((s) => s.project.projectName);
+    const repositoryNames = props.services.map((s) => s.repository.repositoryName);
+    const clusters = clustersOf(props.environments);
+
+    this.topicKey = new kms.Key(this, 'TopicKey', {
+      description: 'Encrypts the DockerCoins deploy notifications (SNS)',
+      enableKeyRotation: true,
+      // Notifications are delivered within seconds and kept nowhere: nothing needs the key later.
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.topicKey.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'AlarmsPublishToTopic',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+      }),
+    );
+    this.topic = new sns.Topic(this, 'Topic', {
+      displayName: 'DockerCoins deploys',
+      masterKey: this.topicKey,
+      enforceSSL: true,
+    });
+    if (props.notificationEmail !== undefined) {
+      this.topic.addSubscription(new subscriptions.EmailSubscription(props.notificationEmail));
+    }
+
+    this.undeliveredEvents = deadLetterQueue(this, 'UndeliveredEvents');
+    this.failedInvocations = deadLetterQueue(this, 'FailedInvocations');
+
+    const logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS,
+    });
+
+    // The policy is written out in full; `withoutPolicyUpdates` keeps the Lambda L2 from adding
+    // its defaults (the basic execution and VPC managed policies, destination grants).
+    this.role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description:
+        'The DockerCoins deployer: reads builds and images, patches Deployments through EKS access entries',
+    });
+    const listArns = arnsFit([...projectNames, ...repositoryNames]);
+    const repositoryArns = listArns
+      ? props.services.map((s) => s.repository.repositoryArn)
+      : [
+          Arn.format(
+            {
+              service: 'ecr',
+              resource: 'repository',
+              resourceName: `${commonPrefix(repositoryNames)}*`,
+            },
+            stack,
+          ),
+        ];
+    const projectArns = listArns
+      ? props.services.map((s) => s.project.projectArn)
+      : [
+          Arn.format(
+            {
+              service: 'codebuild',
+              resource: 'project',
+              resourceName: `${commonPrefix(projectNames)}*`,
+            },
+            stack,
+          ),
+        ];
+    const policy = new iam.Policy(this, 'Policy', {
+      roles: [this.role],
+      statements: [
+        new iam.PolicyStatement({
+          sid: 'WriteLogs',
+          actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+          resources: [logGroup.logGroupArn],
+        }),
+        new iam.PolicyStatement({
+          // Endpoint and CA of each cluster. The bearer token needs no permission: it is a
+          // presigned sts:GetCallerIdentity request, which every principal may make and which
+          // EKS sends to STS itself.
+          sid: 'DescribeClusters',
+          actions: ['eks:DescribeCluster'],
+          resources: clusters.map((c) =>
+            Arn.format({ service: 'eks', resource: 'cluster', resourceName: c.clusterName }, stack),
+          ),
+        }),
+        new iam.PolicyStatement({
+          sid: 'ConfirmImageDigests',
+          actions: ['ecr:DescribeImages'],
+          resources: repositoryArns,
+        }),
+        new iam.PolicyStatement({
+          // Builds whose event lacks the exported variables are read back from CodeBuild.
+          sid: 'ReadBuilds',
+          actions: ['codebuild:BatchGetBuilds'],
+          resources: projectArns,
+        }),
+        new iam.PolicyStatement({
+          sid: 'PublishOutcomes',
+          actions: ['sns:Publish'],
+          resources: [this.topic.topicArn],
+        }),
+        new iam.PolicyStatement({
+          sid: 'EncryptOutcomes',
+          actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+          resources: [this.topicKey.keyArn],
+        }),
+        new iam.PolicyStatement({
+          sid: 'KeepFailedInvocations',
+          actions: ['sqs:SendMessage'],
+          resources: [this.failedInvocations.queueArn],
+        }),
+        ...(props.vpc === undefined ? [] : [networkInterfaceStatement()]),
+      ],
+    });
+
+    const settings: DeployerSettings = {
+      registry: `${stack.account}.dkr.ecr.${stack.region}.${stack.urlSuffix}`,
+      releaseTagPattern,
+      services: props.services.map(({ service, repository, project }) => ({
+        service: service.name,
+        project: project.projectName,
+        repository: repository.repositoryName,
+        targets: [{ deployment: service.deployment, container: service.container }],
+      })),
+      environments: props.environments,
+      topicArn: this.topic.topicArn,
+    };
+
+    this.function = new nodejs.NodejsFunction(this, 'Function', {
+      description:
+        'Deploys a successful DockerCoins build: patches the Deployments that run its service',
+      entry: DEPLOYER_ENTRY,
+      handler: 'handler',
+      projectRoot: REPO_ROOT,
+      depsLockFilePath: LOCK_FILE,
+      runtime: lambda.Runtime.NODEJS_22_X,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: MEMORY_MB,
+      timeout: TIMEOUT,
+      role: this.role.withoutPolicyUpdates(),
+      logGroup,
+      environment: {
+        ...formatDeployerEnvironment(settings),
+        POWERTOOLS_SERVICE_NAME: DEPLOYER_METRICS.serviceName,
+        POWERTOOLS_METRICS_NAMESPACE: DEPLOYER_METRICS.namespace,
+        NODE_OPTIONS: '--enable-source-maps',
+      },
+      bundling: DEPLOYER_BUNDLING,
+      vpc: props.vpc,
+      vpcSubnets: props.vpcSubnets,
+      securityGroups: props.securityGroups && [...props.securityGroups],
+      // No reserved concurrency: builds of different services deploy independently, and two
+      // builds of one service are ordered by the resourceVersion precondition and the build
+      // number, not by running one at a time.
+    });
+    // Lambda checks at creation that the role may manage network interfaces (in a VPC) and send
+    // to the failure destination: the policy must be attached first.
+    this.function.node.addDependency(policy);
+
+    this.function.configureAsyncInvoke({
+      retryAttempts: 2,
+      maxEventAge: Duration.hours(1),
+      onFailure: new destinations.SqsDestination(this.failedInvocations),
+    });
+
+    this.rules = projectNameSlices(projectNames).map(
+      (names, index) =>
+        new events.Rule(this, index === 0 ? 'OnBuildSucceeded' : `OnBuildSucceeded${index + 1}`, {
+          description: 'Deploys DockerCoins builds that succeeded',
+          eventPattern: buildSucceededPattern(names),
+          targets: [
+            new targets.LambdaFunction(this.function, {
+              retryAttempts: 8,
+              maxEventAge: Duration.hours(2),
+              deadLetterQueue: this.undeliveredEvents,
+            }),
+          ],
+        }),
+    );
+
+    const accessEntries = new Map<string, eks.CfnAccessEntry>();
+    for (const { clusterName, namespaces } of clusters) {
+      accessEntries.set(
+        clusterName,
+        new eks.CfnAccessEntry(this, `Access-${clusterName}`, {
+          clusterName,
+          principalArn: this.role.roleArn,
+          type: 'STANDARD',
+          ...(access === 'rbac'
+            ? { kubernetesGroups: [DEPLOYER_GROUP] }
+            : {
+                accessPolicies: [
+                  {
+                    policyArn: `arn:${stack.partition}:eks::aws:cluster-access-policy/${EDIT_POLICY_NAME}`,
+                    accessScope: { type: 'namespace', namespaces },
+                  },
+                ],
+              }),
+        }),
+      );
+    }
+    this.accessEntries = accessEntries;
+
+    this.alarms = [
+      this.alarm(
+        'ErrorsAlarm',
+        this.function.metricErrors({ period: Duration.minutes(1), statistic: 'Sum' }),
+        'The deployer Lambda failed (an invocation threw: transient failures are retried, then kept in the failed-invocations queue)',
+      ),
+      this.alarm(
+        'FailedDeploysAlarm',
+        new cloudwatch.Metric({
+          namespace: DEPLOYER_METRICS.namespace,
+          metricName: DEPLOYER_METRICS.failed,
+          dimensionsMap: { service: DEPLOYER_METRICS.serviceName },
+          period: Duration.minutes(1),
+          statistic: 'Sum',
+        }),
+        'A Deployment was not deployed because of an error (see the notification or the deployer log)',
+      ),
+      this.alarm(
+        'UndeliveredEventsAlarm',
+        this.undeliveredEvents.metricApproximateNumberOfMessagesVisible({
+          period: Duration.minutes(5),
+          statistic: 'Maximum',
+        }),
+        'Build events EventBridge could not deliver to the deployer wait in the undelivered-events queue (README: redrive)',
+      ),
+      this.alarm(
+        'FailedInvocationsAlarm',
+        this.failedInvocations.metricApproximateNumberOfMessagesVisible({
+          period: Duration.minutes(5),
+          statistic: 'Maximum',
+        }),
+        'Build events the deployer failed on after retries wait in the failed-invocations queue (README: redrive)',
+      ),
+    ];
+
+    acknowledge(this, props, listArns ? [] : [...repositoryArns, ...projectArns], policy);
+  }
+
+  /** An alarm on any value above zero, notifying the topic. */
+  private alarm(id: string, metric: cloudwatch.IMetric, description: string): cloudwatch.Alarm {
+    const alarm = new cloudwatch.Alarm(this, id, {
+      alarmDescription: description,
+      metric,
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      // No data means nothing happened: no build, no failure, an empty queue.
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    alarm.addAlarmAction(new cloudwatchActions.SnsAction(this.topic));
+    return alarm;
+  }
+}
+
+/** The event pattern of successful builds of these projects (CodeBuild's documented shape). */
+export function buildSucceededPattern(projectNames: readonly string[]): events.EventPattern {
+  return {
+    source: ['aws.codebuild'],
+    detailType: ['CodeBuild Build State Change'],
+    detail: { 'build-status': ['SUCCEEDED'], 'project-name': [...projectNames] },
+  };
+}
+
+/**
+ * The pattern's size as EventBridge counts it, its JSON text, with a space after every "," and ":"
+ * (the widest form CloudFormation could pass it on in; project names contain neither).
+ */
+export function patternChars(projectNames: readonly string[]): number {
+  const pattern = buildSucceededPattern(projectNames);
+  const json = JSON.stringify({
+    source: pattern.source,
+    'detail-type': pattern.detailType,
+    detail: pattern.detail,
+  });
+  return json.length + (json.match(/[,:]/g) ?? []).length;
+}
+
+/** The project names in as few slices as keep each rule's pattern within EventBridge's limit. */
+export function projectNameSlices(projectNames: readonly string[]): string[][] {
+  const slices: string[][] = [];
+  let current: string[] = [];
+  for (const name of projectNames) {
+    if (current.length > 0 && patternChars([...current, name]) > MAX_EVENT_PATTERN_CHARS) {
+      slices.push(current);
+      current = [];
+    }
+    current.push(name);
+  }
+  if (current.length > 0) slices.push(current);
+  return slices;
+}
+
+/** A queue that keeps what could not be processed: encrypted, TLS only, for SQS's longest 14 days. */
+function deadLetterQueue(scope: Construct, id: string): sqs.Queue {
+  const queue = new sqs.Queue(scope, id, {
+    encryption: sqs.QueueEncryption.SQS_MANAGED,
+    enforceSSL: true,
+    retentionPeriod: Duration.days(14),
+  });
+  Validations.of(queue).acknowledge({
+    id: 'AwsSolutions-SQS3',
+    reason:
+      'This queue is itself a dead-letter queue: it keeps deploy events that could not be processed until a ' +
+      'person inspects and redrives them (README), and an alarm fires on its first message.',
+  });
+  return queue;
+}
+
+/** What Lambda needs to attach the function to the VPC's subnets. */
+function networkInterfaceStatement(): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    sid: 'AttachToVpc',
+    actions: [
+      'ec2:AssignPrivateIpAddresses',
+      'ec2:CreateNetworkInterface',
+      'ec2:DeleteNetworkInterface',
+      'ec2:DescribeNetworkInterfaces',
+      'ec2:DescribeSubnets',
+      'ec2:UnassignPrivateIpAddresses',
+    ],
+    resources: ['*'],
+  });
+}
+
+/** Each cluster once (one access entry per principal per cluster), with its namespaces, sorted. */
+function clustersOf(
+  environments: readonly EnvironmentSettings[],
+): { clusterName: string; namespaces: string[] }[] {
+  const byCluster = new Map<string, Set<string>>();
+  for (const { clusterName, namespace } of environments) {
+    byCluster.set(clusterName, (byCluster.get(clusterName) ?? new Set()).add(namespace));
+  }
+  return [...byCluster].map(([clusterName, namespaces]) => ({
+    clusterName,
+    namespaces: [...namespaces].sort(),
+  }));
+}
+
+/** Do the ARNs of resources with these names fit in the role's policy, listed one by one? */
+function arnsFit(names: readonly string[]): boolean {
+  const chars = names.reduce((sum, name) => sum + ARN_CHARS_BESIDES_NAME + name.length, 0);
+  return chars <= MAX_LISTED_ARN_CHARS;
+}
+
+/** The longest prefix all names share; the policy's wildcard stays within it. */
+function commonPrefix(names: readonly string[]): string {
+  const [first = '', ...rest] = names;
+  let prefix = first;
+  for (const name of rest) {
+    while (!name.startsWith(prefix)) prefix = prefix.slice(0, -1);
+  }
+  return prefix;
+}
+
+function checkProps(props: DeployerProps, stack: Stack): void {
+  if (props.services.length === 0) {
+    throw new Error('Deployer: services is empty; give at least one service whose builds deploy.');
+  }
+  if (props.environments.length === 0) {
+    throw new Error('Deployer: environments is empty; give at least one place builds deploy to.');
+  }
+  for (const { service, repository, project } of props.services) {
+    for (const [what, name] of [
+      ['project name', project.projectName],
+      ['repository name', repository.repositoryName],
+    ] as const) {
+      if (Token.isUnresolved(name)) {
+        throw new Error(
+          `Deployer: the ${what} of service "${service.name}" is a token; the rule and the Lambda's settings need ` +
+            'it literally. Reference the resource by its name (Project.fromProjectName, Repository.fromRepositoryName).',
+        );
+      }
+    }
+  }
+  for (const environment of props.environments) {
+    if (environment.region !== undefined && environment.region !== stack.region) {
+      throw new Error(
+        `Deployer: environment "${environment.name}" is in region ${environment.region}, but this stack deploys to ` +
+          `${Token.isUnresolved(stack.region) ? 'whichever region it is deployed to' : stack.region}, and an EKS access ` +
+          "entry can only be created in the stack's own region. Leave its region unset and deploy the stack to the " +
+          "cluster's region.",
+      );
+    }
+  }
+  const projectNames = props.services.map((s) => s.project.projectName);
+  const repositoryNames = props.services.map((s) => s.repository.repositoryName);
+  if (
+    !arnsFit([...projectNames, ...repositoryNames]) &&
+    (commonPrefix(projectNames) === '' || commonPrefix(repositoryNames) === '')
+  ) {
+    throw new Error(
+      `Deployer: ${props.services.length} services' repository and project ARNs do not fit in the role's policy, ` +
+        'and their names share no prefix to grant on instead. Name the repositories and projects with a common ' +
+        'prefix (as the registry and builds stacks do), or deploy fewer services per app.',
+    );
+  }
+  if (props.vpc === undefined && (props.vpcSubnets ?? props.securityGroups) !== undefined) {
+    throw new Error(
+      'Deployer: vpcSubnets or securityGroups is set without vpc; set vpc too (the VPC of those subnets).',
+    );
+  }
+}
+
+/** Findings that hold by design, each with its reason (written into the template too). */
+function acknowledge(
+  deployer: Deployer,
+  props: DeployerProps,
+  wildcardArns: readonly string[],
+  policy: iam.Policy,
+): void {
+  Validations.of(deployer.function).acknowledge({
+    id: 'AwsSolutions-L1',
+    reason:
+      'Node.js 22 is the runtime the deployer is built and tested for (esbuild target node22, Powertools 2); ' +
+      'moving to a newer runtime is a deliberate upgrade with its own tests, not a drift.',
+  });
+  const stack = Stack.of(deployer);
+  const acknowledgements: { id: string; reason: string }[] = [];
+  if (props.vpc !== undefined) {
+    acknowledgements.push({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        "Lambda creates, describes and deletes the function's network interfaces in the VPC; these EC2 actions " +
+        'name no resource Lambda could be limited to before the interfaces exist, and Describe* accept only "*".',
+    });
+  }
+  for (const arn of wildcardArns) {
+    acknowledgements.push({
+      id: `AwsSolutions-IAM5[Resource::${nagResource(stack, arn)}]`,
+      reason:
+        "Too many services to list each repository and project ARN within IAM's policy size limit: the grant " +
+        "covers the names' common prefix, which only this app's repositories and projects carry, for read-only actions.",
+    });
+  }
+  if (acknowledgements.length > 0) Validations.of(policy).acknowledge(...acknowledgements);
+}
+
+/** A resource as cdk-nag writes it in a finding id: pseudo parameters as `<AWS::Name>`. */
+function nagResource(stack: Stack, arn: string): string {
+  const resolved = stack.resolve(arn) as unknown;
+  if (typeof resolved === 'string') return resolved;
+  const join = (resolved as { 'Fn::Join': [string, unknown[]] })['Fn::Join'];
+  return join[1]
+    .map((part) => (typeof part === 'string' ? part : `<${(part as { Ref: string }).Ref}>`))
+    .join(join[0]);
+}

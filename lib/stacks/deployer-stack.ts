@@ -1,0 +1,119 @@
+import { Annotations, CfnOutput, Fn, Stack, StackProps } from 'aws-cdk-lib';
+import * as codebuild from 'aws-cdk-lib/aws-codebuild';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecr from 'aws-cdk-lib/aws-ecr';
+import { Construct } from 'constructs';
+import {
+  DeployerConfig,
+  DeployerVpcConfig,
+  EnvironmentConfig,
+  RegistryConfig,
+  ServiceConfig,
+} from '../config';
+import { Deployer, DeployerProps } from '../constructs/deployer';
+import { repositoryName } from '../constructs/image-registry';
+
+export interface DeployerStackProps extends StackProps {
+  readonly services: readonly ServiceConfig[];
+  readonly registry: RegistryConfig;
+  readonly environments: readonly EnvironmentConfig[];
+  readonly deployer: DeployerConfig;
+  /** Prefix of the CodeBuild project names (`<prefix>-<service>`). */
+  readonly projectNamePrefix: string;
+}
+
+/**
+ * The deployer: the EventBridge rule, the Lambda that patches the Deployments, its queues, topic,
+ * alarms and EKS access entries. Stateless.
+ *
+ * Repositories, projects and clusters are named, not referenced across stacks: the app deploys
+ * this stack after the registry, the builds and (when the app creates it) the cluster.
+ */
+export class DeployerStack extends Stack {
+  public readonly deployer: Deployer;
+
+  constructor(scope: Construct, id: string, props: DeployerStackProps) {
+    super(scope, id, props);
+    const { deployer: config, registry } = props;
+    const vpc = config.vpc === undefined ? undefined : this.clusterVpc(config.vpc);
+
+    // The construct id is part of every resource's logical id: keep it.
+    this.deployer = new Deployer(this, 'Deployer', {
+      services: props.services.map((service) => ({
+        service,
+        repository: ecr.Repository.fromRepositoryName(
+          this,
+          `Repository-${service.name}`,
+          repositoryName(registry.repositoryPrefix, service.name),
+        ),
+        project: codebuild.Project.fromProjectName(
+          this,
+          `Project-${service.name}`,
+          `${props.projectNamePrefix}-${service.name}`,
+        ),
+      })),
+      environments: props.environments.map((environment) => ({
+        ...environment,
+        region: undefined,
+      })),
+      releaseTagPattern: registry.releaseTagPattern,
+      access: config.access,
+      ...(vpc ?? {}),
+      notificationEmail: config.notificationEmail,
+      logRetention: config.logRetentionDays,
+    });
+
+    const { deployer } = this;
+    new CfnOutput(this, 'FunctionName', {
+      description: 'The deployer Lambda (its log group holds every decision, keyed by build ARN)',
+      value: deployer.function.functionName,
+    });
+    new CfnOutput(this, 'TopicArn', {
+      description:
+        'SNS topic with every deploy outcome and alarm (aws sns subscribe --protocol email …)',
+      value: deployer.topic.topicArn,
+    });
+    new CfnOutput(this, 'UndeliveredEventsQueueUrl', {
+      description:
+        'Build events EventBridge could not deliver to the deployer (message = the event; README: redrive)',
+      value: deployer.undeliveredEvents.queueUrl,
+    });
+    new CfnOutput(this, 'FailedInvocationsQueueUrl', {
+      description:
+        'Build events the deployer failed on after retries (message.requestPayload = the event; README: redrive)',
+      value: deployer.failedInvocations.queueUrl,
+    });
+  }
+
+  /** The cluster's VPC, its subnets and security groups, by id: nothing is looked up at synth. */
+  private clusterVpc(
+    config: DeployerVpcConfig,
+  ): Required<Pick<DeployerProps, 'vpc' | 'vpcSubnets' | 'securityGroups'>> {
+    const vpc = ec2.Vpc.fromVpcAttributes(this, 'ClusterVpc', {
+      vpcId: config.vpcId,
+      // The Lambda is given its subnets by id below, so the VPC's zones are never read; CDK only
+      // insists on some list.
+      availabilityZones: Fn.getAzs(),
+    });
+    Annotations.of(vpc).acknowledgeWarning(
+      '@aws-cdk/aws-ec2:vpcAttributeIsListTokenavailabilityZones',
+      'Only the subnets given by id are used, never a selection by zone.',
+    );
+    const subnets = config.subnetIds.map((subnetId) => {
+      const subnet = ec2.Subnet.fromSubnetId(this, `Subnet-${subnetId}`, subnetId);
+      Annotations.of(subnet).acknowledgeWarning(
+        '@aws-cdk/aws-ec2:noSubnetRouteTableId',
+        'Lambda needs only the subnet id; nothing here reads its route table.',
+      );
+      return subnet;
+    });
+    const securityGroups = config.securityGroupIds.map((securityGroupId) =>
+      ec2.SecurityGroup.fromSecurityGroupId(
+        this,
+        `SecurityGroup-${securityGroupId}`,
+        securityGroupId,
+      ),
+    );
+    return { vpc, vpcSubnets: { subnets }, securityGroups };
+  }
+}
