@@ -1,11 +1,12 @@
 import { spawnSync } from 'node:child_process';
 
 /**
- * Runs the real cfn-lint over templates and returns its error lines (warnings and informational
- * findings are not errors). Throws if cfn-lint cannot run: a missing linter is no pass.
+ * Runs the real cfn-lint over templates and returns its error and warning lines (informational
+ * findings aside): CI fails on either, as cfn-lint exits non-zero for both. Throws if cfn-lint
+ * cannot run: a missing linter is no pass.
  */
-export function cfnLintErrors(templates: readonly string[]): string[] {
-  if (templates.length === 0) throw new Error('cfnLintErrors: no templates given');
+export function cfnLintFindings(templates: readonly string[]): string[] {
+  if (templates.length === 0) throw new Error('cfnLintFindings: no templates given');
   const lint = spawnSync('cfn-lint', ['--format', 'parseable', '--', ...templates], {
     encoding: 'utf8',
   });
@@ -16,6 +17,6 @@ export function cfnLintErrors(templates: readonly string[]): string[] {
   }
   // Exit status is a bit field: 2 errors, 4 warnings, 8 informational; 1 is a crash.
   if ((lint.status & 1) !== 0) throw new Error(`cfn-lint failed: ${lint.stderr}`);
-  // Parseable lines: file:line:col:endLine:endCol:RULE:message; error rules start with E.
-  return lint.stdout.split('\n').filter((line) => /:E\d{4}:/.test(line));
+  // Parseable lines: file:line:col:endLine:endCol:RULE:message; errors start with E, warnings W.
+  return lint.stdout.split('\n').filter((line) => /:[EW]\d{4}:/.test(line));
 }
