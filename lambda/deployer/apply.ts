@@ -9,12 +9,14 @@ import {
   ConflictError,
   PermanentError,
   TransientError,
+  type BuildPlan,
   type BuildRecord,
   type ClusterConnector,
   type DeployOutcome,
   type DesiredImage,
   type ImageVerifier,
   type TargetOutcome,
+  type TargetPlan,
   type TargetRef,
 } from './types';
 
@@ -28,6 +30,8 @@ export interface ApplyDeps {
   readonly now: () => Date;
   /** Who the annotations name as the deployer. */
   readonly deployedBy: 'deployer' | 'ship';
+  /** Told each decision as it is made, the build's and each Deployment's (for logs). */
+  readonly onPlan?: (plan: BuildPlan | TargetPlan) => void;
 }
 
 /**
@@ -47,6 +51,7 @@ export async function applyBuild(
   deps: ApplyDeps,
 ): Promise<DeployOutcome> {
   const plan = planBuild(build, settings);
+  deps.onPlan?.(plan);
   if (plan.action === 'skip') {
     return { kind: 'skipped', build, reason: plan.reason, detail: plan.detail };
   }
@@ -131,6 +136,7 @@ async function deployTarget(
     for (let round = 1; round <= MAX_CONFLICT_ROUNDS; round += 1) {
       const live = await deps.retry(() => client.getDeployment(namespace, name));
       const step = planTarget(ref, image, build, live, deps.now(), { deployedBy: deps.deployedBy });
+      deps.onPlan?.(step);
       switch (step.action) {
         case 'skip':
           return {

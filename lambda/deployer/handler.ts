@@ -12,7 +12,12 @@
  */
 import type { DeployerSettings } from '../../lib/deployer-contract';
 import { applyBuild, needsRetry, type Retry } from './apply';
-import { describeOutcome, formatNotification } from './describe';
+import {
+  describeBuildPlan,
+  describeOutcome,
+  describeTargetPlan,
+  formatNotification,
+} from './describe';
 import { buildFromVariables, parseEvent } from './parse';
 import { productionDeps } from './production';
 import type { Telemetry } from './telemetry';
@@ -108,6 +113,11 @@ async function handle(event: unknown, deps: DeployerDeps): Promise<DeployerResul
     retry: deps.retry,
     now: deps.now,
     deployedBy: 'deployer',
+    // The one-line form of each decision, as it is made: the build's, then each Deployment's.
+    onPlan: (plan) =>
+      logger.info('ref' in plan ? describeTargetPlan(plan) : describeBuildPlan(plan), {
+        event: 'plan',
+      }),
   });
   const summary = describeOutcome(outcome);
   logOutcome(outcome, summary, telemetry);

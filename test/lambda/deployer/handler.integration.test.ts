@@ -303,6 +303,14 @@ test('Given a build of hasher on main, then the Deployment runs tag@digest with 
     deployment: 'hasher',
     generation: after.metadata.generation,
   });
+  // Each decision is logged in its one-line form as it is made: the build's, then the target's.
+  const plans = logs.filter((line) => line.extra.event === 'plan').map((line) => line.message);
+  expect(plans).toHaveLength(2);
+  expect(plans[0]).toMatch(
+    /^deploy DockerCoins-hasher#55 \(hasher [0-9a-f]{12}, refs\/heads\/main\): /,
+  );
+  expect(plans[0]).toContain('main/hasher');
+  expect(plans[1]).toMatch(/^patch /);
 });
 
 test('Given the same event twice, then the second is skipped already-running: no PATCH, no new generation', async () => {
@@ -327,12 +335,19 @@ test('Given the same event twice, then the second is skipped already-running: no
 test('Given build 12 deployed, when build 11 arrives late, then it is skipped as older-build and the image stays', async () => {
   const newer = await hasherBuild(12);
   const older = await hasherBuild(11);
-  const { handler } = deployer();
+  const { handler, logs } = deployer();
   await handler(newer.event);
   const image = imageOf();
   kube.resetRequests();
+  logs.length = 0;
 
   const result = await handler(older.event);
+
+  const plans = logs.filter((line) => line.extra.event === 'plan').map((line) => line.message);
+  expect(plans).toEqual([
+    expect.stringMatching(/^deploy /),
+    expect.stringMatching(/^skip .*older-build/),
+  ]);
 
   expect(targetsOf(result)).toEqual([
     expect.objectContaining({ status: 'skipped', reason: 'older-build' }),
