@@ -10,8 +10,6 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
-import { createServer, request as httpRequest, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
@@ -40,7 +38,9 @@ import {
   MOTO_ACCOUNT,
   putEcrImage,
   startMoto,
+  startRecordingProxy,
   useEnv,
+  type AwsCall,
   type RunningMoto,
 } from '../test/support/moto';
 import type { Verdict } from './checks';
@@ -229,74 +229,6 @@ function coldLoad(bundle: string): { requireMs: number; processMs: number } {
 
 // ---- 2 and 3. warm reaction and requests ----
 
-/** One AWS call as the counting proxy saw it: the SigV4 scope's service, and the action. */
-interface AwsCall {
-  readonly service: string;
-  readonly action: string;
-}
-
-interface CountingProxy {
-  readonly url: string;
-  readonly calls: AwsCall[];
-  stop(): Promise<void>;
-}
-
-/**
- * A proxy in front of moto that records each call: the deployer's SDK clients reach moto only
- * through it (AWS_ENDPOINT_URL), so every AWS request they make is counted. Setup calls go to
- * moto directly and are not.
- */
-async function startCountingProxy(moto: RunningMoto): Promise<CountingProxy> {
-  const calls: AwsCall[] = [];
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks);
-      const scope = /Credential=[^/]+\/\d{8}\/[^/]+\/([^/]+)\//.exec(
-        req.headers.authorization ?? '',
-      );
-      const target = req.headers['x-amz-target'];
-      const formAction = /(?:^|&)Action=([^&]+)/.exec(body.toString('utf8'))?.[1];
-      calls.push({
-        service: scope?.[1] ?? 'unsigned',
-        action:
-          typeof target === 'string'
-            ? (target.split('.').pop() ?? target)
-            : (formAction ?? `${req.method ?? ''} ${req.url ?? ''}`),
-      });
-      const forward = httpRequest(
-        {
-          host: '127.0.0.1',
-          port: moto.port,
-          method: req.method,
-          path: req.url,
-          headers: req.headers,
-        },
-        (answer) => {
-          res.writeHead(answer.statusCode ?? 502, answer.headers);
-          answer.pipe(res);
-        },
-      );
-      forward.on('error', (error) => {
-        res.writeHead(502, { 'content-type': 'text/plain' });
-        res.end(`counting proxy: ${error.message}`);
-      });
-      forward.end(body);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    calls,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
-
 /** A SUCCEEDED event of a new hasher build on main whose image is in moto's ECR. */
 async function newBuildEvent(moto: RunningMoto, buildNumber: number): Promise<Json> {
   const commit = randomBytes(20).toString('hex');
@@ -358,7 +290,7 @@ async function measureWarm(): Promise<WarmFigures[]> {
       region: REGION,
     });
     stops.push(() => eks.stop());
-    const proxy = await startCountingProxy(moto);
+    const proxy = await startRecordingProxy(moto.url);
     stops.push(() => proxy.stop());
 
     const base = fixtureSettings();

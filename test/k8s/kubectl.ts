@@ -1,5 +1,13 @@
 import { spawnSync, SpawnSyncReturns } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, realpathSync, rmSync, statSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -136,6 +144,45 @@ export function tempDir(prefix: string): string {
 }
 export function removeTempDirs(): void {
   for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * `kubectl patch --local -f <object> --type <type> -p <patch> -o json`: the object as the API
+ * server would store it after the patch, or kubectl's error.
+ */
+export function kubectlPatch<T = unknown>(
+  object: unknown,
+  patch: unknown,
+  type: 'strategic' | 'merge' = 'strategic',
+): { object: T } | { error: string } {
+  const file = path.join(tempDir('patch'), 'object.json');
+  writeFileSync(file, JSON.stringify(object));
+  const result = kubectl([
+    'patch',
+    '--local',
+    '-f',
+    file,
+    '--type',
+    type,
+    '-p',
+    JSON.stringify(patch),
+    '-o',
+    'json',
+  ]);
+  return result.status === 0
+    ? { object: JSON.parse(result.stdout) as T }
+    : { error: result.stderr };
+}
+
+/** {@link kubectlPatch} that fails the test when kubectl refuses the patch. */
+export function kubectlPatched<T>(
+  object: T,
+  patch: unknown,
+  type: 'strategic' | 'merge' = 'strategic',
+): T {
+  const result = kubectlPatch<T>(object, patch, type);
+  if ('error' in result) throw new Error(`kubectl patch failed:\n${result.error}`);
+  return result.object;
 }
 
 /**

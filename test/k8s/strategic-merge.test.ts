@@ -1,4 +1,3 @@
-import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { KubernetesObject } from '../../lib/k8s/kustomize';
 import {
@@ -6,10 +5,9 @@ import {
   containers,
   differences,
   find,
-  kubectl,
+  kubectlPatched,
   kustomize,
   removeTempDirs,
-  tempDir,
 } from './kubectl';
 
 // What the deployer Lambda relies on when it PATCHes a Deployment with
@@ -21,35 +19,17 @@ afterAll(removeTempDirs);
 const DIGEST = `sha256:${'4f'.repeat(32)}`;
 const NEW_RNG = `docker.io/dockercoins/rng:v0.2@${DIGEST}`;
 
-let work: string;
 let rendered: KubernetesObject[];
 beforeAll(() => {
-  work = tempDir('strategic-merge');
   rendered = kustomize(path.join(K8S, 'overlays', 'dockerhub'));
 });
 
 /** `kubectl patch --local` of one object with a patch body; returns the patched object. */
-function patch(object: KubernetesObject, body: unknown, type = 'strategic'): KubernetesObject {
-  const file = path.join(
-    work,
-    `${object.metadata.name}-${Math.random().toString(36).slice(2)}.json`,
-  );
-  writeFileSync(file, JSON.stringify(object));
-  const result = kubectl([
-    'patch',
-    '--local',
-    '-f',
-    file,
-    '--type',
-    type,
-    '-p',
-    JSON.stringify(body),
-    '-o',
-    'json',
-  ]);
-  if (result.status !== 0) throw new Error(`kubectl patch failed:\n${result.stderr}`);
-  return JSON.parse(result.stdout) as KubernetesObject;
-}
+const patch = (
+  object: KubernetesObject,
+  body: unknown,
+  type: 'strategic' | 'merge' = 'strategic',
+): KubernetesObject => kubectlPatched(object, body, type);
 
 const imagePatch = (container: string, image: string): unknown => ({
   spec: { template: { spec: { containers: [{ name: container, image }] } } },

@@ -241,6 +241,81 @@ export function useEnv(env: Readonly<Record<string, string>>): () => void {
   };
 }
 
+/** One AWS call as a {@link RecordingProxy} saw it. */
+export interface AwsCall {
+  /** The service of the SigV4 credential scope (`ecr`, `sns`, …), or `unsigned`. */
+  readonly service: string;
+  /** `X-Amz-Target` (JSON protocols), else the form `Action` (query protocols), else method and path. */
+  readonly target: string;
+  /** The operation alone: `DescribeImages`, `Publish`. */
+  readonly action: string;
+}
+
+/** A pass-through proxy that records every call, to count what the code under test asks AWS. */
+export interface RecordingProxy {
+  readonly url: string;
+  readonly calls: AwsCall[];
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a proxy in front of `upstream` (moto's URL): point the code under test at it with
+ * `AWS_ENDPOINT_URL[_<SERVICE>]`, and set-up calls made directly to moto are not counted.
+ */
+export async function startRecordingProxy(upstream: string): Promise<RecordingProxy> {
+  const to = new URL(upstream);
+  const calls: AwsCall[] = [];
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const scope = /Credential=[^/]+\/\d{8}\/[^/]+\/([^/]+)\//.exec(
+        req.headers.authorization ?? '',
+      );
+      const amzTarget = req.headers['x-amz-target'];
+      const formAction = /(?:^|&)Action=([^&]+)/.exec(body.toString('utf8'))?.[1];
+      const target =
+        typeof amzTarget === 'string'
+          ? amzTarget
+          : (formAction ?? `${req.method ?? ''} ${req.url ?? ''}`);
+      calls.push({
+        service: scope?.[1] ?? 'unsigned',
+        target,
+        action: typeof amzTarget === 'string' ? (amzTarget.split('.').pop() ?? amzTarget) : target,
+      });
+      const forward = httpRequest(
+        {
+          host: to.hostname,
+          port: to.port,
+          method: req.method,
+          path: req.url,
+          headers: req.headers,
+        },
+        (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        },
+      );
+      forward.on('error', (error) => {
+        res.writeHead(502, { 'content-type': 'text/plain' });
+        res.end(`recording proxy: ${error.message}`);
+      });
+      forward.end(body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    calls,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
 const clientConfig = (moto: RunningMoto, endpoint = moto.url) => ({
   endpoint,
   region: moto.region,

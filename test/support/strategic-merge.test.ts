@@ -1,7 +1,7 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parse } from 'yaml';
-import { differences, kubectl, removeTempDirs, tempDir } from '../k8s/kubectl';
+import { differences, kubectlPatch, removeTempDirs } from '../k8s/kubectl';
 import { REPO_ROOT } from './app';
 import { JsonObject, StrategicMergeError, jsonMergePatch, strategicMerge } from './strategic-merge';
 
@@ -11,37 +11,7 @@ import { JsonObject, StrategicMergeError, jsonMergePatch, strategicMerge } from 
 const FIXTURE = path.join(REPO_ROOT, 'test', 'fixtures', 'kube', 'hasher-deployment.yaml');
 const live = parse(readFileSync(FIXTURE, 'utf8')) as JsonObject;
 
-let work: string;
-let counter = 0;
-beforeAll(() => {
-  work = tempDir('strategic-merge-support');
-});
 afterAll(removeTempDirs);
-
-/** `kubectl patch --local … -o json`: the patched object, or kubectl's error. */
-function kubectlPatch(
-  object: unknown,
-  patch: unknown,
-  type: 'strategic' | 'merge' = 'strategic',
-): { object: JsonObject } | { error: string } {
-  const file = path.join(work, `object-${++counter}.json`);
-  writeFileSync(file, JSON.stringify(object));
-  const result = kubectl([
-    'patch',
-    '--local',
-    '-f',
-    file,
-    '--type',
-    type,
-    '-p',
-    JSON.stringify(patch),
-    '-o',
-    'json',
-  ]);
-  return result.status === 0
-    ? { object: JSON.parse(result.stdout) as JsonObject }
-    : { error: result.stderr };
-}
 
 const template = (spec: JsonObject): JsonObject => ({ spec: { template: { spec } } });
 const IMAGE = `123456789012.dkr.ecr.eu-west-1.amazonaws.com/dockercoins/hasher:0123456789ab@sha256:${'a1'.repeat(32)}`;

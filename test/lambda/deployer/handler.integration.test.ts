@@ -1,6 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { createServer, request as httpRequest, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { ANNOTATIONS, DEPLOYER_METRICS } from '../../../lib/deployer-contract';
@@ -25,9 +23,11 @@ import {
   putEcrImage,
   startCodeBuild,
   startMoto,
+  startRecordingProxy,
   useEnv,
   MOTO_ACCOUNT,
   type Published,
+  type RecordingProxy,
   type RunningMoto,
   type TopicWithQueue,
 } from '../../support/moto';
@@ -61,46 +61,6 @@ let restoreEnv: () => void;
 let topic: TopicWithQueue;
 let registry: string;
 
-/** A pass-through HTTP proxy in front of moto that records each call's action, to count them. */
-interface RecordingProxy {
-  readonly url: string;
-  readonly calls: string[];
-  close(): Promise<void>;
-}
-
-async function startRecordingProxy(target: string): Promise<RecordingProxy> {
-  const upstream = new URL(target);
-  const calls: string[] = [];
-  const server: Server = createServer((req, res) => {
-    calls.push(String(req.headers['x-amz-target'] ?? `${req.method} ${req.url}`));
-    const forward = httpRequest(
-      {
-        host: upstream.hostname,
-        port: upstream.port,
-        method: req.method,
-        path: req.url,
-        headers: req.headers,
-      },
-      (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
-      },
-    );
-    forward.on('error', () => res.destroy());
-    req.pipe(forward);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    calls,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
-
 beforeAll(async () => {
   moto = await startMoto();
   kube = await startKubeApiServer({ clusterName: CLUSTER, credentials: CREDENTIALS });
@@ -122,8 +82,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   restoreEnv?.();
-  await ecrProxy?.close();
-  await codebuildProxy?.close();
+  await ecrProxy?.stop();
+  await codebuildProxy?.stop();
   await eks?.stop();
   await kube?.stop();
   await moto?.stop();
@@ -280,7 +240,9 @@ test('Given a build of hasher on main, then the Deployment runs tag@digest with 
   expect(after.spec.template.spec.containers.map((c) => c.image)).toContain(
     'docker.io/fluent/fluent-bit:3.1',
   );
-  expect(ecrProxy.calls).toEqual(['AmazonEC2ContainerRegistry_V20150921.DescribeImages']);
+  expect(ecrProxy.calls.map((c) => c.target)).toEqual([
+    'AmazonEC2ContainerRegistry_V20150921.DescribeImages',
+  ]);
   expect(gets()).toHaveLength(1);
   expect(patches()).toHaveLength(1);
   expect(kube.requests.every((r) => r.status === 200 && r.user === CREDENTIALS.accessKeyId)).toBe(
@@ -557,7 +519,9 @@ describe('an event without exported variables', () => {
     expect(result.status === 'invalid' && result.message).toMatch(
       new RegExp(`^SERVICE is missing from build ${started.id}'s exported variables`),
     );
-    expect(codebuildProxy.calls).toEqual(['CodeBuild_20161006.BatchGetBuilds']);
+    expect(codebuildProxy.calls.map((c) => c.target)).toEqual([
+      'CodeBuild_20161006.BatchGetBuilds',
+    ]);
     expect(kube.requests).toHaveLength(0);
     const notification = only(await published());
     expect(notification.subject).toBe('DockerCoins deploy: event refused');

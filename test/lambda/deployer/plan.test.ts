@@ -1,5 +1,3 @@
-import { writeFileSync } from 'node:fs';
-import * as path from 'node:path';
 import {
   ANNOTATIONS,
   type DeployerSettings,
@@ -26,7 +24,7 @@ import type {
   TargetRef,
 } from '../../../lambda/deployer/types';
 import { HASHER, event, setVariables, settings } from '../../fixtures/events/fixtures';
-import { differences, kubectl, removeTempDirs, tempDir } from '../../k8s/kubectl';
+import { differences, kubectlPatched, removeTempDirs } from '../../k8s/kubectl';
 
 const SETTINGS = settings();
 const [MAIN, PROD] = SETTINGS.environments as [EnvironmentSettings, EnvironmentSettings];
@@ -671,26 +669,6 @@ describe('runningImage and image references', () => {
 describe('the patch, applied by kubectl', () => {
   afterAll(removeTempDirs);
 
-  /** `kubectl patch --local`: the same strategic merge the API server applies. */
-  function kubectlPatch(object: Deployment, body: unknown): Deployment {
-    const file = path.join(tempDir('plan-patch'), 'deployment.json');
-    writeFileSync(file, JSON.stringify(object));
-    const result = kubectl([
-      'patch',
-      '--local',
-      '-f',
-      file,
-      '--type',
-      'strategic',
-      '-p',
-      JSON.stringify(body),
-      '-o',
-      'json',
-    ]);
-    if (result.status !== 0) throw new Error(`kubectl patch failed:\n${result.stderr}`);
-    return JSON.parse(result.stdout) as Deployment;
-  }
-
   test('Given a Deployment with a second container and annotations of its own, when our patch is applied, then only the image and our annotations change', () => {
     const deployment = live({
       annotations: {
@@ -716,8 +694,8 @@ describe('the patch, applied by kubectl', () => {
     if (step.action !== 'patch') throw new Error(`expected a patch: ${step.detail}`);
     // kubectl prints the object with a few defaults of its own; an empty patch shows them, so
     // the comparison sees only what our body did.
-    const before = kubectlPatch(deployment, {});
-    const after = kubectlPatch(deployment, step.patch);
+    const before = kubectlPatched(deployment, {});
+    const after = kubectlPatched(deployment, step.patch);
     expect(differences(before, after).sort()).toEqual(
       [
         'spec.template.spec.containers[1].image',
