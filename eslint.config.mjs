@@ -18,8 +18,8 @@ export default tseslint.config(
     },
   },
   {
-    // The build tools run with plain Node in CodeBuild: CommonJS, no transpiler.
-    files: ['buildspecs/**/*.js'],
+    // The build tools run with plain Node in CodeBuild, and bin/ship.js starts the CLI: CommonJS.
+    files: ['buildspecs/**/*.js', 'bin/**/*.js'],
     languageOptions: {
       sourceType: 'commonjs',
       globals: {
@@ -31,6 +31,7 @@ export default tseslint.config(
         URL: 'readonly',
         fetch: 'readonly',
         __dirname: 'readonly',
+        setTimeout: 'readonly',
       },
     },
     rules: { '@typescript-eslint/no-require-imports': 'off' },

@@ -38,6 +38,8 @@ export interface ReportInput {
   readonly buildspecTable: string;
   /** The deployer Lambda's figures beside their baselines (deployer.ts), already formatted. */
   readonly deployerTable: string;
+  /** The ship CLI's start-up beside ts-node (ship.ts), already formatted. */
+  readonly shipTable: string;
 }
 
 export function renderReport(input: ReportInput): string {
@@ -58,6 +60,7 @@ export function renderReport(input: ReportInput): string {
       'The deployer Lambda: bundle, warm deploys against local emulators, requests, EKS token',
       input.deployerTable,
     ),
+    section('The ship CLI start-up, whole process, median of 5', input.shipTable),
     section('Verdicts (our app only)', verdictLines(input.verdicts)),
     section('Notes', footnotes(input)),
     `Figures written to ${input.resultsFile}. Exit code ${input.exitCode}.`,

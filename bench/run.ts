@@ -19,6 +19,7 @@ import { REPO_ROOT } from './synth';
 import { buildspecTable, buildspecVerdicts, measureBuildspecRuns } from './buildspec-runs';
 import { measureWebhooks, webhookTable, webhookVerdicts } from './webhooks';
 import { deployerTable, deployerVerdicts, measureDeployer } from './deployer';
+import { measureShipStart, shipTable, shipVerdicts } from './ship';
 
 /** 4 is today's app; 25 and 100 give two intervals, so a non-linear cost cannot hide. */
 const SIZES = [4, 25, 100] as const;
@@ -43,11 +44,13 @@ async function bench(options: MeasureOptions): Promise<number> {
   const webhooks = measureWebhooks();
   const buildspecRuns = await measureBuildspecRuns(options.scratchRoot, RUNS);
   const deployer = await measureDeployer(options.scratchRoot, RUNS);
+  const ship = measureShipStart(options.scratchRoot, 5);
   const checks = [
     ...verdicts(results, growth),
     ...webhookVerdicts(webhooks),
     ...buildspecVerdicts(buildspecRuns),
     ...deployerVerdicts(deployer),
+    ...shipVerdicts(ship),
   ];
   const exitCode = checks.every((check) => check.ok) ? 0 : 1;
   const environment = describeEnvironment();
@@ -68,6 +71,7 @@ async function bench(options: MeasureOptions): Promise<number> {
     webhooks,
     buildspecRuns,
     deployer,
+    ship,
     growth,
     verdicts: checks,
     exitCode,
@@ -87,6 +91,7 @@ async function bench(options: MeasureOptions): Promise<number> {
     webhookTable: webhookTable(webhooks),
     buildspecTable: buildspecTable(buildspecRuns),
     deployerTable: deployerTable(deployer),
+    shipTable: shipTable(ship),
     exitCode,
   });
   process.stdout.write(`${report}\n`);

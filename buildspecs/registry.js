@@ -12,6 +12,9 @@
  *   registry.js labels <repo>:<tag>              the image config labels, as JSON
  *   registry.js tags <repo>                      every tag of the repository, one a line
  *
+ * The `ship` CLI (cli/registries.ts) reads registries through the same RegistryClient: the
+ * catalog (listRepositories), tags lists, manifests and image configs (imageConfig).
+ *
  * Exit status: 0 done; 1 error (the message says what and what to do); 2 usage; 3 the repository,
  * tag or manifest does not exist (so a caller can tell "not there yet" from a failure).
  *
@@ -51,10 +54,15 @@ const EXIT = Object.freeze({ ok: 0, error: 1, usage: 2, notFound: 3 });
 
 /** A failure the caller can act on; the message says what, the value, and what to do. */
 class RegistryError extends Error {
-  /** @param {string} message */
-  constructor(message) {
+  /**
+   * @param {string} message
+   * @param {{ status?: number }} [details] `status`: the HTTP status the registry answered with
+   */
+  constructor(message, details = {}) {
     super(message);
     this.name = 'RegistryError';
+    /** @type {number | undefined} the HTTP status of the answer; undefined when there was none */
+    this.status = details.status;
   }
 }
 
@@ -62,8 +70,43 @@ class RegistryError extends Error {
 class NotFoundError extends RegistryError {
   /** @param {string} message */
   constructor(message) {
-    super(message);
+    super(message, { status: 404 });
     this.name = 'NotFoundError';
+  }
+}
+
+/** No HTTP answer at all: refused connection, DNS, TLS handshake (plain HTTP asked over HTTPS). */
+class RegistryUnreachableError extends RegistryError {
+  /**
+   * @param {string} message
+   * @param {string} url the URL asked
+   * @param {string} reason what the network said, e.g. `connect ECONNREFUSED 127.0.0.1:5000`
+   */
+  constructor(message, url, reason) {
+    super(message);
+    this.name = 'RegistryUnreachableError';
+    this.url = url;
+    this.reason = reason;
+  }
+}
+
+/**
+ * The registry wants credentials there are none of, or refused the ones sent (401, or a token
+ * service refusing them). `username` and `source` say which were sent; undefined when none.
+ */
+class AuthenticationError extends RegistryError {
+  /**
+   * @param {string} message
+   * @param {Credentials | undefined} credentials
+   * @param {{ status?: number }} [details]
+   */
+  constructor(message, credentials, details = { status: 401 }) {
+    super(message, details);
+    this.name = 'AuthenticationError';
+    /** @type {string | undefined} */
+    this.username = credentials?.username;
+    /** @type {string | undefined} */
+    this.source = credentials?.source;
   }
 }
 
@@ -294,6 +337,8 @@ function sha256(bytes) {
  * @typedef {object} ClientOptions
  * @property {NodeJS.ProcessEnv} [env] for DOCKER_CONFIG, HOME and REGISTRY_INSECURE; default process.env
  * @property {Credentials} [credentials] instead of the docker config
+ * @property {string} [baseUrl] `http://host[:port]` or `https://host[:port]`, when the caller was
+ *   told the scheme; default registryBaseUrl(host, env)
  */
 
 /**
@@ -310,12 +355,14 @@ function sha256(bytes) {
  * @property {string} [mediaType]
  * @property {Descriptor[]} [manifests] an index's entries
  * @property {Descriptor} [config] an image manifest's config blob
+ * @property {Descriptor[]} [layers] an image manifest's layer blobs
  */
 
 /**
  * @typedef {object} Descriptor
  * @property {string} digest
  * @property {string} [mediaType]
+ * @property {number} [size] bytes of the blob or manifest, as stored (compressed)
  * @property {{ os?: string, architecture?: string, variant?: string }} [platform]
  * @property {Record<string, string>} [annotations]
  */
@@ -335,7 +382,9 @@ class RegistryClient {
   constructor(host, options = {}) {
     this.host = host;
     this.env = options.env ?? process.env;
-    this.baseUrl = registryBaseUrl(host, this.env);
+    /** Whether the caller chose the scheme (then REGISTRY_INSECURE is no fix to suggest). */
+    this.explicitBaseUrl = options.baseUrl !== undefined;
+    this.baseUrl = options.baseUrl ?? registryBaseUrl(host, this.env);
     /** @type {Credentials | undefined | null} null: not looked up yet */
     this.credentials = options.credentials ?? null;
     /** @type {string | undefined} the Authorization header the last challenge asked for */
@@ -373,8 +422,15 @@ class RegistryClient {
         });
       } catch (error) {
         const cause = /** @type {{ cause?: { message?: string } }} */ (error).cause?.message;
-        throw new RegistryError(
-          `${method} ${current} failed: ${cause ?? /** @type {Error} */ (error).message}. Is ${this.host} reachable${this.baseUrl.startsWith('https') ? ' over HTTPS (set REGISTRY_INSECURE=true for a plain-HTTP registry)' : ''}?`,
+        const reason = cause ?? /** @type {Error} */ (error).message;
+        const hint =
+          this.baseUrl.startsWith('https') && !this.explicitBaseUrl
+            ? ' over HTTPS (set REGISTRY_INSECURE=true for a plain-HTTP registry)'
+            : '';
+        throw new RegistryUnreachableError(
+          `${method} ${current} failed: ${reason}. Is ${this.host} reachable${hint}?`,
+          current,
+          reason,
         );
       }
       const location = response.headers.get('location');
@@ -416,9 +472,12 @@ class RegistryClient {
     if (response.status === 401) {
       await response.arrayBuffer();
       const credentials = this.loadCredentials();
-      throw new RegistryError(
-        `${this.host} refused the credentials of user "${credentials?.username}" (from ${credentials?.source}) for ${method} /v2/${apiPath}: ` +
-          `run docker login ${this.host} again with a valid password`,
+      throw new AuthenticationError(
+        credentials === undefined
+          ? `${this.host} refused anonymous access for ${method} /v2/${apiPath} and ${dockerConfigPath(this.env)} has no credentials for it: run docker login ${this.host} first`
+          : `${this.host} refused the credentials of user "${credentials.username}" (from ${credentials.source}) for ${method} /v2/${apiPath}: ` +
+              `run docker login ${this.host} again with a valid password`,
+        credentials,
       );
     }
     return response;
@@ -436,8 +495,9 @@ class RegistryClient {
     const challenge = parseChallenge(header);
     if (challenge.scheme === 'basic') {
       if (credentials === undefined) {
-        throw new RegistryError(
+        throw new AuthenticationError(
           `${this.host} requires authentication and ${dockerConfigPath(this.env)} has no credentials for it: run docker login ${this.host} first`,
+          undefined,
         );
       }
       return `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
@@ -475,11 +535,13 @@ class RegistryClient {
     const response = await this.fetchOnce('GET', realm.toString(), headers);
     const text = await response.text();
     if (!response.ok) {
-      throw new RegistryError(
+      const message =
         `the token service ${params.realm} answered ${response.status} for scope "${params.scope ?? ''}"` +
-          `${credentials === undefined ? ' (no credentials in the docker config)' : ` (user "${credentials.username}" from ${credentials.source})`}: ` +
-          `run docker login ${this.host} with an account allowed that access. ${text.slice(0, 200)}`,
-      );
+        `${credentials === undefined ? ' (no credentials in the docker config)' : ` (user "${credentials.username}" from ${credentials.source})`}: ` +
+        `run docker login ${this.host} with an account allowed that access. ${text.slice(0, 200)}`;
+      if (response.status === 401 || response.status === 403)
+        throw new AuthenticationError(message, credentials, { status: response.status });
+      throw new RegistryError(message, { status: response.status });
     }
     /** @type {{ token?: string, access_token?: string }} */
     let body;
@@ -508,10 +570,12 @@ class RegistryClient {
     if (response.status === 403) {
       throw new RegistryError(
         `${what}: access denied (403): the credentials for ${this.host} lack permission. ${text.trim()}`,
+        { status: 403 },
       );
     }
     throw new RegistryError(
       `${what}: the registry answered ${response.status} ${response.statusText}. ${text.trim()}`,
+      { status: response.status },
     );
   }
 
@@ -640,22 +704,71 @@ class RegistryClient {
    * @returns {Promise<string[]>}
    */
   async listTags(repository, { pageSize = 1000 } = {}) {
+    return this.listPages(
+      `${repository}/tags/list?n=${pageSize}`,
+      'tags',
+      `repository ${this.host}/${repository}`,
+    );
+  }
+
+  /**
+   * Every repository of the registry (`/v2/_catalog`), following the `Link: <…>; rel="next"`
+   * pages. Registries may cap `n` (distribution: 1000) and may refuse the catalog (ECR has none).
+   * @param {{ pageSize?: number }} [options]
+   * @returns {Promise<string[]>}
+   */
+  async listRepositories({ pageSize = 1000 } = {}) {
+    return this.listPages(`_catalog?n=${pageSize}`, 'repositories', `the catalog of ${this.host}`);
+  }
+
+  /**
+   * The entries of a paginated list, every page: the first page's path, then each `rel="next"`
+   * link, which must stay under this registry's /v2/ (credentials go with it).
+   * @param {string} first path under /v2/
+   * @param {'tags' | 'repositories'} key the array of each page's JSON
+   * @param {string} what for messages
+   * @returns {Promise<string[]>}
+   */
+  async listPages(first, key, what) {
     /** @type {string[]} */
-    const tags = [];
+    const entries = [];
+    const seen = new Set();
     /** @type {string | undefined} */
-    let next = `${repository}/tags/list?n=${pageSize}`;
+    let next = first;
     while (next !== undefined) {
+      seen.add(next);
       const response = await this.request('GET', next);
-      if (!response.ok) return this.fail(response, `repository ${this.host}/${repository}`);
-      const page = /** @type {{ tags?: string[] | null }} */ (await response.json());
-      tags.push(...(page.tags ?? []));
+      if (!response.ok) return this.fail(response, what);
+      const text = await response.text();
+      /** @type {Record<string, unknown>} */
+      let page;
+      try {
+        page = /** @type {Record<string, unknown>} */ (parseJson(text));
+      } catch {
+        throw new RegistryError(
+          `${what}: GET /v2/${next} answered something that is not JSON: ${text.slice(0, 200)}`,
+        );
+      }
+      const values = page?.[key] ?? [];
+      const invalid = () =>
+        new RegistryError(`${what}: GET /v2/${next} has no "${key}" list of strings`);
+      if (!Array.isArray(values)) throw invalid();
+      for (const value of /** @type {unknown[]} */ (values)) {
+        if (typeof value !== 'string') throw invalid();
+        entries.push(value);
+      }
       const link = /<([^>]+)>\s*;\s*rel="?next"?/.exec(response.headers.get('link') ?? '')?.[1];
-      next =
-        link === undefined
-          ? undefined
-          : new URL(link, `${this.baseUrl}/`).toString().replace(`${this.baseUrl}/v2/`, '');
+      if (link === undefined) break;
+      const url = new URL(link, `${this.baseUrl}/v2/`);
+      if (url.origin !== new URL(this.baseUrl).origin || !url.pathname.startsWith('/v2/'))
+        throw new RegistryError(
+          `${what}: the next page is ${link}, outside ${this.baseUrl}/v2/; refusing to follow it`,
+        );
+      next = `${url.pathname.slice('/v2/'.length)}${url.search}`;
+      if (seen.has(next))
+        throw new RegistryError(`${what}: the registry's next page ${link} was read already`);
     }
-    return tags;
+    return entries;
   }
 }
 
@@ -712,6 +825,13 @@ function pickFromIndex(index, platform, what) {
 }
 
 /**
+ * The parts of an image config (OCI image spec "config", Docker image JSON) this tool reads.
+ * @typedef {object} ImageConfig
+ * @property {string} [created] RFC 3339: when the image was built
+ * @property {{ Labels?: Record<string, string> | null }} [config]
+ */
+
+/**
  * The labels of the image config a manifest (or an index entry, see pickFromIndex) points at.
  * @param {RegistryClient} client
  * @param {string} repository
@@ -719,7 +839,19 @@ function pickFromIndex(index, platform, what) {
  * @param {{ platform?: string, what: string }} options
  * @returns {Promise<Record<string, string>>}
  */
-async function manifestLabels(client, repository, manifest, { platform, what }) {
+async function manifestLabels(client, repository, manifest, options) {
+  return (await imageConfig(client, repository, manifest, options)).config?.Labels ?? {};
+}
+
+/**
+ * The image config a manifest (or an index entry, see pickFromIndex) points at.
+ * @param {RegistryClient} client
+ * @param {string} repository
+ * @param {Manifest} manifest
+ * @param {{ platform?: string, what: string }} options
+ * @returns {Promise<ImageConfig>}
+ */
+async function imageConfig(client, repository, manifest, { platform, what }) {
   let image = manifest;
   if (INDEX_TYPES.includes(manifest.mediaType)) {
     image = await client.getManifest(repository, pickFromIndex(manifest.json, platform, what));
@@ -729,10 +861,15 @@ async function manifestLabels(client, repository, manifest, { platform, what }) 
   const configDigest = image.json.config?.digest;
   if (typeof configDigest !== 'string' || !DIGEST.test(configDigest))
     throw new RegistryError(`${what}: the image manifest has no config digest`);
-  const config = /** @type {{ config?: { Labels?: Record<string, string> | null } } | null} */ (
-    parseJson((await client.getBlob(repository, configDigest)).toString('utf8'))
-  );
-  return config?.config?.Labels ?? {};
+  const bytes = await client.getBlob(repository, configDigest);
+  /** @type {unknown} */
+  let config;
+  try {
+    config = parseJson(bytes.toString('utf8'));
+  } catch {
+    throw new RegistryError(`${what}: the image config ${configDigest} is not JSON`);
+  }
+  return config !== null && typeof config === 'object' ? /** @type {ImageConfig} */ (config) : {};
 }
 
 // ---- the operations the CLI runs; each takes a parsed reference and a client ----
@@ -984,11 +1121,17 @@ async function main(argv, env) {
 
 module.exports = {
   MEDIA_TYPES,
+  INDEX_TYPES,
   MANIFEST_ACCEPT,
   REVISION_LABEL,
+  REPOSITORY_NAME,
+  TAG,
+  DIGEST,
   EXIT,
   RegistryError,
   NotFoundError,
+  RegistryUnreachableError,
+  AuthenticationError,
   ImmutableTagError,
   RevisionMismatchError,
   UsageError,
@@ -997,9 +1140,12 @@ module.exports = {
   formatReference,
   registryBaseUrl,
   readDockerCredentials,
+  dockerConfigPath,
+  isLoopback,
   parseChallenge,
   pickFromIndex,
   manifestLabels,
+  imageConfig,
   commonDigest,
   retag,
   assertAbsent,

@@ -176,6 +176,16 @@ export interface ResolvedConfig {
 }
 
 /** A configuration value is missing, malformed or contradicts another. */
+/** The ECR repository of a service: `<repositoryPrefix>/<service>`, a name other stacks rely on. */
+export function repositoryName(repositoryPrefix: string, service: string): string {
+  return `${repositoryPrefix}/${service}`;
+}
+
+/** The CodeBuild project of a service: `<stackNamePrefix>-<service>`, a name events carry. */
+export function projectName(projectNamePrefix: string, service: string): string {
+  return `${projectNamePrefix}-${service}`;
+}
+
 export class ConfigError extends Error {
   constructor(
     /** The context key at fault. */

@@ -4,7 +4,7 @@
  * this module only reads, asks plan, and writes, with the retries each failure kind allows.
  */
 import type { DeployerSettings } from '../../lib/deployer-contract';
-import { planBuild, planTarget } from './plan';
+import { planBuild, planPause, planTarget, type PlanOptions } from './plan';
 import {
   ConflictError,
   PermanentError,
@@ -13,8 +13,10 @@ import {
   type BuildRecord,
   type ClusterConnector,
   type DeployOutcome,
+  type Deployment,
   type DesiredImage,
   type ImageVerifier,
+  type StrategicMergePatch,
   type TargetOutcome,
   type TargetPlan,
   type TargetRef,
@@ -73,7 +75,9 @@ export async function applyBuild(
   }
 
   const targets = await Promise.all(
-    plan.targets.map((ref) => deployTarget(ref, plan.image, build, deps)),
+    plan.targets.map((ref) =>
+      deployTarget(ref, plan.image, deps, { deployedBy: deps.deployedBy }, build.finishedAt),
+    ),
   );
   return { kind: 'applied', build, targets };
 }
@@ -122,54 +126,97 @@ async function checkImage(
   return undefined;
 }
 
-async function deployTarget(
+/** What a decision about one Deployment is: an outcome now, or a PATCH and the outcome after it. */
+type Decision<T> =
+  | { readonly result: T }
+  | { readonly patch: StrategicMergePatch; readonly then: (patched: Deployment) => T };
+
+const CONFLICTS = Symbol('conflicts');
+
+/**
+ * Reads one Deployment, decides from what it read, and sends the decision's PATCH (which carries
+ * the resourceVersion read as its precondition); on a 409 someone wrote in between, so it reads
+ * and decides again, up to {@link MAX_CONFLICT_ROUNDS} times. Errors other than 409 are thrown.
+ */
+async function conditionalPatch<T>(
+  ref: TargetRef,
+  deps: Pick<ApplyDeps, 'clusters' | 'retry'>,
+  decide: (live: Deployment | undefined) => Decision<T>,
+): Promise<T | typeof CONFLICTS> {
+  const { namespace } = ref.environment;
+  const name = ref.target.deployment;
+  const client = await deps.retry(() => deps.clusters.connect(ref.environment));
+  for (let round = 1; round <= MAX_CONFLICT_ROUNDS; round += 1) {
+    const live = await deps.retry(() => client.getDeployment(namespace, name));
+    const decision = decide(live);
+    if ('result' in decision) return decision.result;
+    try {
+      const patched = await deps.retry(() =>
+        client.patchDeployment(namespace, name, decision.patch),
+      );
+      return decision.then(patched);
+    } catch (error) {
+      if (error instanceof ConflictError) continue;
+      throw error;
+    }
+  }
+  return CONFLICTS;
+}
+
+/** What deploying one Deployment needs: the deployer's collaborators without the registry. */
+export type TargetDeps = Pick<ApplyDeps, 'clusters' | 'retry' | 'now' | 'onPlan'>;
+
+/**
+ * Deploys an image to one Deployment: read, plan, PATCH conditional on what was read, and on a
+ * 409 read and plan again. The deployer calls it for each target of a build; `ship deploy` and
+ * `ship rollback` call it with their own plan options. Never throws: the outcome says.
+ * `since` is what the latency is measured from (the build's end; for a person, the command's start).
+ */
+export async function deployTarget(
   ref: TargetRef,
   image: DesiredImage,
-  build: BuildRecord,
-  deps: ApplyDeps,
+  deps: TargetDeps,
+  planOptions: PlanOptions,
+  since: Date,
 ): Promise<TargetOutcome> {
   const { namespace } = ref.environment;
   const name = ref.target.deployment;
   const where = `${ref.environment.clusterName}/${namespace}/deployment/${name}`;
   try {
-    const client = await deps.retry(() => deps.clusters.connect(ref.environment));
-    for (let round = 1; round <= MAX_CONFLICT_ROUNDS; round += 1) {
-      const live = await deps.retry(() => client.getDeployment(namespace, name));
-      const step = planTarget(ref, image, build, live, deps.now(), { deployedBy: deps.deployedBy });
+    const outcome = await conditionalPatch(ref, deps, (live): Decision<TargetOutcome> => {
+      const step = planTarget(ref, image, live, deps.now(), planOptions);
       deps.onPlan?.(step);
       switch (step.action) {
         case 'skip':
           return {
-            status: 'skipped',
-            ref,
-            reason: step.reason,
-            from: step.from,
-            to: image,
-            detail: step.detail,
+            result: {
+              status: 'skipped',
+              ref,
+              reason: step.reason,
+              from: step.from,
+              to: image,
+              detail: step.detail,
+            },
           };
         case 'fail':
-          return { status: 'failed', ref, reason: step.reason, to: image, detail: step.detail };
+          return {
+            result: { status: 'failed', ref, reason: step.reason, to: image, detail: step.detail },
+          };
         case 'patch':
-          try {
-            const patched = await deps.retry(() =>
-              client.patchDeployment(namespace, name, step.patch),
-            );
-            return {
+          return {
+            patch: step.patch,
+            then: (patched) => ({
               status: 'deployed',
               ref,
               from: step.from,
               to: image,
               generation: patched.metadata.generation,
-              latencyMs: deps.now().getTime() - build.finishedAt.getTime(),
-            };
-          } catch (error) {
-            // Someone wrote the Deployment between our GET and PATCH: read it again and decide
-            // again (it may now run a newer build, or be paused).
-            if (error instanceof ConflictError) continue;
-            throw error;
-          }
+              latencyMs: deps.now().getTime() - since.getTime(),
+            }),
+          };
       }
-    }
+    });
+    if (outcome !== CONFLICTS) return outcome;
     return {
       status: 'failed',
       ref,
@@ -191,6 +238,47 @@ async function deployTarget(
     }
     const detail = error instanceof TransientError ? error.message : unexpected(error);
     return { status: 'failed', ref, reason: 'transient', to: image, detail: `${where}: ${detail}` };
+  }
+}
+
+/** What happened to one Deployment asked to pause or resume automatic deploys. */
+export type PauseOutcome =
+  | { readonly status: 'patched'; readonly ref: TargetRef; readonly paused: boolean }
+  | { readonly status: 'unchanged'; readonly ref: TargetRef; readonly detail: string }
+  | { readonly status: 'failed'; readonly ref: TargetRef; readonly detail: string };
+
+/**
+ * Pauses (or resumes) automatic deploys of one Deployment: read, planPause, PATCH conditional on
+ * what was read, again on a 409. Never throws: the outcome says.
+ */
+export async function applyPause(
+  ref: TargetRef,
+  paused: boolean,
+  deps: Pick<ApplyDeps, 'clusters' | 'retry'>,
+): Promise<PauseOutcome> {
+  const { namespace } = ref.environment;
+  const name = ref.target.deployment;
+  const where = `${ref.environment.clusterName}/${namespace}/deployment/${name}`;
+  try {
+    const outcome = await conditionalPatch(ref, deps, (live): Decision<PauseOutcome> => {
+      const step = planPause(ref, live, paused);
+      if (step.action === 'skip')
+        return { result: { status: 'unchanged', ref, detail: step.detail } };
+      if (step.action === 'fail') return { result: { status: 'failed', ref, detail: step.detail } };
+      return { patch: step.patch, then: () => ({ status: 'patched', ref, paused }) };
+    });
+    if (outcome !== CONFLICTS) return outcome;
+    return {
+      status: 'failed',
+      ref,
+      detail: `${where} changed under us ${MAX_CONFLICT_ROUNDS} times in a row (409 Conflict on every PATCH); try again.`,
+    };
+  } catch (error) {
+    const detail =
+      error instanceof PermanentError || error instanceof TransientError
+        ? error.message
+        : unexpected(error);
+    return { status: 'failed', ref, detail: `${where}: ${detail}` };
   }
 }
 

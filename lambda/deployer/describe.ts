@@ -174,7 +174,11 @@ function fromTo(from: RunningImage | undefined, to: DesiredImage, long = false):
 }
 
 function describeImage(image: DesiredImage): string {
-  return `${image.tag} (commit ${image.commit.slice(0, SHORT_SHA)}, build ${image.buildProject}#${image.buildNumber})`;
+  const build =
+    image.buildProject === undefined || image.buildNumber === undefined
+      ? ''
+      : `, build ${image.buildProject}#${image.buildNumber}`;
+  return `${image.tag} (commit ${image.commit.slice(0, SHORT_SHA)}${build})`;
 }
 
 function describeRunning(from: RunningImage): string {

@@ -43,6 +43,12 @@ export interface PlanOptions {
    * @default false
    */
   readonly allowOlder?: boolean;
+  /**
+   * Pause automatic deploys in the same patch (`ship rollback`), so the next build does not undo
+   * it and nothing is half-applied. Never set by the Lambda.
+   * @default false - the paused annotation is left as it is
+   */
+  readonly pause?: boolean;
 }
 
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
@@ -114,6 +120,8 @@ export function planBuild(build: BuildRecord, settings: DeployerSettings): Build
     commit: build.commit,
     buildProject: build.project,
     buildNumber: build.buildNumber,
+    buildArn: build.buildArn,
+    gitRef: build.gitRef,
   };
   const targets: TargetRef[] = environments.flatMap((environment) =>
     service.targets.map((target) => ({ environment, service: service.service, target })),
@@ -131,7 +139,6 @@ export function planBuild(build: BuildRecord, settings: DeployerSettings): Build
 export function planTarget(
   ref: TargetRef,
   image: DesiredImage,
-  build: BuildRecord,
   live: Deployment | undefined,
   now: Date,
   options: PlanOptions,
@@ -190,8 +197,11 @@ export function planTarget(
   }
   if (
     !options.allowOlder &&
-    from?.buildProject === image.buildProject &&
+    from !== undefined &&
+    image.buildProject !== undefined &&
+    from.buildProject === image.buildProject &&
     from.buildNumber !== undefined &&
+    image.buildNumber !== undefined &&
     from.buildNumber > image.buildNumber
   ) {
     return skip(
@@ -218,7 +228,7 @@ export function planTarget(
     from,
     to: image,
     resourceVersion,
-    patch: imagePatch(ref, image, build, resourceVersion, now, options.deployedBy),
+    patch: imagePatch(ref, image, resourceVersion, now, options),
   };
 }
 
@@ -230,25 +240,28 @@ export function planTarget(
 function imagePatch(
   ref: TargetRef,
   image: DesiredImage,
-  build: BuildRecord,
   resourceVersion: string,
   now: Date,
-  deployedBy: PlanOptions['deployedBy'],
+  options: PlanOptions,
 ): StrategicMergePatch {
+  // null removes an annotation (strategic merge): one the image does not give must not stay
+  // behind, describing the image this one replaces.
+  const known = (value: string | undefined): string | null => value ?? null;
   return {
     metadata: {
       resourceVersion,
       annotations: {
-        [ANNOTATIONS.changeCause]: changeCause(ref.service, image, deployedBy),
+        [ANNOTATIONS.changeCause]: changeCause(ref.service, image, options.deployedBy),
         [ANNOTATIONS.commit]: image.commit,
         [ANNOTATIONS.tag]: image.tag,
         [ANNOTATIONS.digest]: image.digest,
-        [ANNOTATIONS.buildProject]: image.buildProject,
-        [ANNOTATIONS.buildNumber]: String(image.buildNumber),
-        [ANNOTATIONS.buildArn]: build.buildArn,
-        [ANNOTATIONS.gitRef]: build.gitRef,
+        [ANNOTATIONS.buildProject]: known(image.buildProject),
+        [ANNOTATIONS.buildNumber]: known(image.buildNumber?.toString()),
+        [ANNOTATIONS.buildArn]: known(image.buildArn),
+        [ANNOTATIONS.gitRef]: known(image.gitRef),
         [ANNOTATIONS.deployedAt]: now.toISOString(),
-        [ANNOTATIONS.deployedBy]: deployedBy,
+        [ANNOTATIONS.deployedBy]: options.deployedBy,
+        ...(options.pause === true ? { [ANNOTATIONS.paused]: 'true' } : {}),
       },
     },
     spec: {
@@ -263,10 +276,71 @@ export function changeCause(
   image: DesiredImage,
   deployedBy: PlanOptions['deployedBy'],
 ): string {
+  const build =
+    image.buildProject === undefined || image.buildNumber === undefined
+      ? ''
+      : `, build ${image.buildProject}#${image.buildNumber}`;
   return (
-    `${service} ${image.tag} (commit ${image.commit.slice(0, SHORT_SHA)}, build ` +
-    `${image.buildProject}#${image.buildNumber})${deployedBy === 'ship' ? ' by ship' : ''}`
+    `${service} ${image.tag} (commit ${image.commit.slice(0, SHORT_SHA)}${build})` +
+    `${deployedBy === 'ship' ? ' by ship' : ''}`
   );
+}
+
+/** What `ship pause` or `ship resume` does to one Deployment. */
+export type PausePlan =
+  | {
+      readonly action: 'patch';
+      readonly ref: TargetRef;
+      readonly resourceVersion: string;
+      readonly patch: StrategicMergePatch;
+    }
+  | { readonly action: 'skip'; readonly ref: TargetRef; readonly detail: string }
+  | { readonly action: 'fail'; readonly ref: TargetRef; readonly detail: string };
+
+/**
+ * Pausing or resuming automatic deploys of one Deployment: only the paused annotation, conditional
+ * on the resourceVersion read; nothing when it already is so. Resuming removes the annotation.
+ */
+export function planPause(
+  ref: TargetRef,
+  live: Deployment | undefined,
+  paused: boolean,
+): PausePlan {
+  const where = describeTargetPlace(ref);
+  if (live === undefined) {
+    return {
+      action: 'fail',
+      ref,
+      detail: `${where}: the Deployment does not exist. Create it (kubectl apply -k k8s/…), or correct which Deployment runs the service.`,
+    };
+  }
+  const now = live.metadata.annotations?.[ANNOTATIONS.paused] === 'true';
+  if (now === paused) {
+    return {
+      action: 'skip',
+      ref,
+      detail: `${where}: automatic deploys are already ${paused ? 'paused' : 'on (not paused)'}.`,
+    };
+  }
+  const resourceVersion = live.metadata.resourceVersion;
+  if (resourceVersion === undefined || resourceVersion === '') {
+    return {
+      action: 'fail',
+      ref,
+      detail: `${where}: the API server returned the Deployment without metadata.resourceVersion; nothing was patched.`,
+    };
+  }
+  return {
+    action: 'patch',
+    ref,
+    resourceVersion,
+    patch: {
+      metadata: {
+        resourceVersion,
+        annotations: { [ANNOTATIONS.paused]: paused ? 'true' : null },
+      },
+    },
+  };
 }
 
 /**
@@ -344,7 +418,7 @@ function describeRef(ref: string): string {
 }
 
 /** `environment main: Deployment dockercoins/hasher (container hasher) on cluster dockercoins` */
-function describeTargetPlace(ref: TargetRef): string {
+export function describeTargetPlace(ref: TargetRef): string {
   const { environment, target } = ref;
   return (
     `environment ${environment.name}: Deployment ${environment.namespace}/${target.deployment} ` +

@@ -102,6 +102,46 @@ export interface KubeClient {
   patchDeployment(namespace: string, name: string, patch: StrategicMergePatch): Promise<Deployment>;
 }
 
+/** An apps/v1 ReplicaSet as the API server returns it; only the fields history reads are typed. */
+export interface ReplicaSet {
+  readonly apiVersion?: string;
+  readonly kind?: string;
+  readonly metadata: {
+    readonly name: string;
+    readonly namespace?: string;
+    readonly uid?: string;
+    readonly creationTimestamp?: string;
+    readonly labels?: Readonly<Record<string, string>>;
+    /** Copied from the Deployment by its controller, plus `deployment.kubernetes.io/revision`. */
+    readonly annotations?: Readonly<Record<string, string>>;
+    readonly ownerReferences?: readonly {
+      readonly uid: string;
+      readonly kind?: string;
+      readonly name?: string;
+      readonly controller?: boolean;
+    }[];
+    readonly [field: string]: unknown;
+  };
+  readonly spec?: {
+    readonly replicas?: number;
+    readonly template?: {
+      readonly spec?: { readonly containers?: readonly Container[] };
+      readonly [field: string]: unknown;
+    };
+    readonly [field: string]: unknown;
+  };
+  readonly status?: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * What a person's tool (`ship`) reads besides one Deployment: the ReplicaSets that keep a
+ * Deployment's rollout history. The deployer Lambda never lists (its Role cannot).
+ */
+export interface KubeReader extends KubeClient {
+  /** The ReplicaSets of a namespace matching an equality label selector (`a=b,c=d`). */
+  listReplicaSets(namespace: string, labelSelector: string): Promise<ReplicaSet[]>;
+}
+
 /** Gives the client for an environment's cluster (DescribeCluster and the token, cached). */
 export interface ClusterConnector {
   connect(environment: EnvironmentSettings): Promise<KubeClient>;
@@ -168,15 +208,24 @@ export interface RunningImage {
   readonly buildNumber: number | undefined;
 }
 
-/** The image a build deploys. */
+/**
+ * The image a build (or a person, with `ship`) deploys. The deployer always knows the whole
+ * build; `ship` knows what the registry and the rollout history say, and leaves out what neither
+ * does (its annotation is then removed, never left describing another image).
+ */
 export interface DesiredImage {
   /** `<repositoryUri>:<tag>@<digest>`. */
   readonly image: string;
   readonly tag: string;
   readonly digest: string;
+  /** 40 hex; the 12-hex commit tag when only that is known (`ship deploy` from ECR). */
   readonly commit: string;
-  readonly buildProject: string;
-  readonly buildNumber: number;
+  readonly buildProject: string | undefined;
+  readonly buildNumber: number | undefined;
+  /** The CodeBuild build ARN, when known. */
+  readonly buildArn: string | undefined;
+  /** The git ref built (`refs/heads/main`, `refs/tags/v1.2.0`), when known. */
+  readonly gitRef: string | undefined;
 }
 
 /** One Deployment in one environment that a build concerns. */

@@ -12,7 +12,7 @@ import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import { Construct } from 'constructs';
 import { parse } from 'yaml';
 import { BUILD_ENV, TOOLS_SOURCE_IDENTIFIER } from '../build-contract';
-import { BuildArchitecture, ServiceConfig, SourceConfig } from '../config';
+import { BuildArchitecture, ServiceConfig, SourceConfig, projectName } from '../config';
 
 /** The folder with the buildspec and the scripts it runs (shipped to every build). */
 export const BUILDSPECS_DIR = path.resolve(__dirname, '..', '..', 'buildspecs');
@@ -251,7 +251,7 @@ export class ImageBuilds extends Construct {
       });
 
       const project = new codebuild.Project(scope, 'Project', {
-        projectName: `${projectNamePrefix}-${service.name}`,
+        projectName: projectName(projectNamePrefix, service.name),
         description: `Builds the ${service.name} image from ${service.buildContext} and pushes it to ECR with commit, branch and release tags`,
         role: role.withoutPolicyUpdates(),
         source: primarySource(props, service, releaseTagPattern, codeCommitRepository),

@@ -8,6 +8,7 @@ import {
   defaultPullThroughCachePrefix,
   MAX_IMAGES_KEPT,
   RegistryEncryption,
+  repositoryName,
 } from '../config';
 
 /** Properties of an {@link ImageRegistry}. */
@@ -84,10 +85,8 @@ export interface ImageRegistryProps {
   readonly redisImageTag?: string;
 }
 
-/** The ECR repository of a service: `<repositoryPrefix>/<service>`, a name other stacks rely on. */
-export function repositoryName(repositoryPrefix: string, service: string): string {
-  return `${repositoryPrefix}/${service}`;
-}
+// Other stacks import the name from here; it lives in config.ts so the CLI needs no CDK.
+export { repositoryName };
 
 /**
  * The ECR side of DockerCoins: one repository per built service, lifecycle rules that bound

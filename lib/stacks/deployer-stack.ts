@@ -9,9 +9,10 @@ import {
   EnvironmentConfig,
   RegistryConfig,
   ServiceConfig,
+  projectName,
+  repositoryName,
 } from '../config';
 import { Deployer, DeployerProps } from '../constructs/deployer';
-import { repositoryName } from '../constructs/image-registry';
 
 export interface DeployerStackProps extends StackProps {
   readonly services: readonly ServiceConfig[];
@@ -49,7 +50,7 @@ export class DeployerStack extends Stack {
         project: codebuild.Project.fromProjectName(
           this,
           `Project-${service.name}`,
-          `${props.projectNamePrefix}-${service.name}`,
+          projectName(props.projectNamePrefix, service.name),
         ),
       })),
       environments: props.environments.map((environment) => ({

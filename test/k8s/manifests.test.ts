@@ -97,7 +97,7 @@ function registryHost(image: string): string | undefined {
 }
 
 describe('every kustomization under k8s/ (k8s/registry excepted)', () => {
-  test('Given the k8s/ tree, when it is searched, then it holds the base, three overlays, the component and the deployer RBAC', () => {
+  test('Given the k8s/ tree, when it is searched, then it holds the base, three overlays, the component, the deployer RBAC and the ship RBAC', () => {
     expect(kustomizationDirs().map((dir) => path.relative(K8S, dir))).toEqual([
       'base',
       'components/webui-loadbalancer',
@@ -105,6 +105,7 @@ describe('every kustomization under k8s/ (k8s/registry excepted)', () => {
       'overlays/ecr',
       'overlays/in-cluster',
       'rbac/deployer',
+      'rbac/ship',
     ]);
   });
 
@@ -435,6 +436,43 @@ describe('k8s/rbac/deployer', () => {
     });
     expect(binding.subjects).toEqual([
       { apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'dockercoins-deployer' },
+    ]);
+  });
+});
+
+describe('k8s/rbac/ship', () => {
+  const objects = (): KubernetesObject[] => render('rbac/ship');
+
+  test('Given the ship RBAC, when rendered, then it is one Role and one RoleBinding in dockercoins', () => {
+    expect(
+      objects()
+        .map((o) => `${o.kind}/${o.metadata.namespace}/${o.metadata.name}`)
+        .sort(),
+    ).toEqual(['Role/dockercoins/dockercoins-ship', 'RoleBinding/dockercoins/dockercoins-ship']);
+  });
+
+  test('Given the Role, when rendered, then it allows get and patch on the four Deployments we build and list on replicasets, nothing else', () => {
+    const rules = find(objects(), 'Role', 'dockercoins-ship').rules as Record<string, string[]>[];
+    expect(rules).toEqual([
+      {
+        apiGroups: ['apps'],
+        resources: ['deployments'],
+        resourceNames: DEPLOYMENTS.filter((name) => name !== 'redis'),
+        verbs: ['get', 'patch'],
+      },
+      { apiGroups: ['apps'], resources: ['replicasets'], verbs: ['list'] },
+    ]);
+  });
+
+  test('Given the RoleBinding, when rendered, then it binds that Role to the group dockercoins-ship only', () => {
+    const binding = find(objects(), 'RoleBinding', 'dockercoins-ship');
+    expect(binding.roleRef).toEqual({
+      apiGroup: 'rbac.authorization.k8s.io',
+      kind: 'Role',
+      name: 'dockercoins-ship',
+    });
+    expect(binding.subjects).toEqual([
+      { apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'dockercoins-ship' },
     ]);
   });
 });

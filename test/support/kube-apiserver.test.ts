@@ -1,9 +1,11 @@
 import { IncomingHttpHeaders } from 'node:http';
 import { Agent, request } from 'node:https';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parse } from 'yaml';
 import { REPO_ROOT } from './app';
+import { clientCertificate, selfSignedCertificate } from './certificate';
 import { AwsCredentials, awsEksGetToken } from './eks-token';
 import {
   KubeApiError,
@@ -50,6 +52,8 @@ interface CallOptions {
   agent?: Agent;
   /** Gives up (destroys the request) after this long. */
   timeoutMs?: number;
+  /** @default the server all tests share */
+  on?: KubeApiServer;
 }
 
 let server: KubeApiServer;
@@ -90,7 +94,7 @@ function call<T = KubeDeployment>(
           ? options.body
           : JSON.stringify(options.body);
     const req = request(
-      `${server.url}${urlPath}`,
+      `${(options.on ?? server).url}${urlPath}`,
       {
         method,
         agent: options.agent ?? agent,
@@ -181,6 +185,112 @@ describe('authentication: EKS bearer tokens', () => {
   test('Given the CLI token, when a Deployment is read, then the request is attributed to its access key', async () => {
     expect((await call('GET', DEPLOYMENT_PATH)).status).toBe(200);
     expect(server.requests[0]!.user).toBe(CREDENTIALS.accessKeyId);
+  });
+});
+
+describe('authentication: static tokens and client certificates (kubeconfig users)', () => {
+  let dir: string;
+  let kubeconfigServer: KubeApiServer;
+  const agents: Agent[] = [];
+  /** A client of kubeconfigServer, presenting `files`' client certificate when given. */
+  const agentWith = (files?: { keyPath: string; certPath: string }): Agent => {
+    const made = new Agent({
+      keepAlive: false,
+      ca: kubeconfigServer.caPem,
+      ...(files === undefined
+        ? {}
+        : { cert: readFileSync(files.certPath), key: readFileSync(files.keyPath) }),
+    });
+    agents.push(made);
+    return made;
+  };
+  let bob: { keyPath: string; certPath: string };
+  let mallory: { keyPath: string; certPath: string };
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'ship-kube-auth-'));
+    const clientCa = selfSignedCertificate(dir, { commonName: 'kube-client-ca' });
+    const otherCa = selfSignedCertificate(dir, {
+      commonName: 'other-ca',
+      keyFile: 'other-key.pem',
+      certFile: 'other-cert.pem',
+    });
+    bob = clientCertificate(dir, { ca: clientCa, commonName: 'bob' });
+    mallory = clientCertificate(dir, { ca: otherCa, commonName: 'mallory' });
+    kubeconfigServer = await startKubeApiServer({
+      clusterName: CLUSTER,
+      credentials: CREDENTIALS,
+      staticTokens: { 'alice-static-token': 'alice' },
+      clientCa: { certPem: readFileSync(clientCa.certPath, 'utf8') },
+    });
+    kubeconfigServer.putDeployment(FIXTURE);
+  });
+  afterAll(async () => {
+    for (const made of agents) made.destroy();
+    await kubeconfigServer.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  beforeEach(() => kubeconfigServer.resetRequests());
+
+  test.each<[string, () => CallOptions, string]>([
+    ['a static token', () => ({ token: 'alice-static-token', agent: agentWith() }), 'alice'],
+    ['an EKS token, on the same server', () => ({ agent: agentWith() }), CREDENTIALS.accessKeyId],
+    [
+      "a client certificate of the client CA, no token: the user is the certificate's CN",
+      () => ({ token: null, agent: agentWith(bob) }),
+      'bob',
+    ],
+  ])('Given %s, when a Deployment is read, then 200 as that user', async (_, options, user) => {
+    const reply = await call('GET', DEPLOYMENT_PATH, { ...options(), on: kubeconfigServer });
+    expect(reply.status).toBe(200);
+    expect(kubeconfigServer.requests[0]!.user).toBe(user);
+  });
+
+  test.each<[string, () => CallOptions, RegExp]>([
+    [
+      'a token that is neither static nor EKS',
+      () => ({ token: 'guessed-token', agent: agentWith() }),
+      /missing-prefix/,
+    ],
+    [
+      'a client certificate of another CA, no token',
+      () => ({ token: null, agent: agentWith(mallory) }),
+      /no bearer token; client certificate refused: .+/,
+    ],
+    ['neither', () => ({ token: null, agent: agentWith() }), /^no bearer token$/],
+  ])(
+    'Given %s, when a Deployment is read, then 401 and the log says why',
+    async (_, options, why) => {
+      const reply = await call<KubeStatus>('GET', DEPLOYMENT_PATH, {
+        ...options(),
+        on: kubeconfigServer,
+      });
+      expect(reply.status).toBe(401);
+      expect(kubeconfigServer.requests[0]!.user).toBeUndefined();
+      expect(kubeconfigServer.requests[0]!.authFailure).toMatch(why);
+    },
+  );
+
+  test('Given a server with static tokens only, then an EKS token is refused as an unknown static token', async () => {
+    const only = await startKubeApiServer({
+      clusterName: CLUSTER,
+      staticTokens: { 'alice-static-token': 'alice' },
+    });
+    try {
+      const trusting = new Agent({ keepAlive: false, ca: only.caPem });
+      agents.push(trusting);
+      const reply = await call<KubeStatus>('GET', DEPLOYMENT_PATH, { agent: trusting, on: only });
+      expect(reply.status).toBe(401);
+      expect(only.requests[0]!.authFailure).toBe('unknown static token');
+    } finally {
+      await only.stop();
+    }
+  });
+
+  test('Given no way to authenticate at all, then the server does not start, saying what to give', async () => {
+    await expect(startKubeApiServer({ clusterName: CLUSTER })).rejects.toThrow(
+      /nobody could authenticate; give credentials \(EKS tokens\), staticTokens or clientCa/,
+    );
   });
 });
 

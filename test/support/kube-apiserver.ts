@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { Server, createServer } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -17,7 +18,8 @@ import {
 } from './strategic-merge';
 
 // A Kubernetes API server for tests, as much of one as deploying and rollout status need, and
-// faithful there: EKS bearer tokens verified (SigV4 signature and signed cluster name), apps/v1
+// faithful there: EKS bearer tokens verified (SigV4 signature and signed cluster name), static
+// tokens and client certificates (kubeconfig users) as the real authenticators take them, apps/v1
 // Deployments read and patched (strategic merge as kubectl, JSON merge), resourceVersion
 // preconditions, generation bumped as the real Deployment strategy does, validation answered with
 // real Status bodies, and the Deployment controller's ReplicaSets and revision annotations.
@@ -140,7 +142,7 @@ export const MERGE_PATCH = 'application/merge-patch+json';
 
 /** What RBAC would be asked about a request. */
 export interface KubeRequestAttributes {
-  /** The access key id of the verified token. */
+  /** Who: an EKS token's access key id, a static token's user, a client certificate's CN. */
   readonly user: string;
   readonly verb: 'get' | 'list' | 'patch';
   readonly apiGroup: 'apps';
@@ -171,17 +173,27 @@ export interface RecordedRequest {
   readonly body: unknown;
   /** The answer's status; undefined while unanswered (and for good, if it hung until closed). */
   status: number | undefined;
-  /** The access key id of the verified token. */
+  /** Who, once authenticated: as {@link KubeRequestAttributes.user}. */
   user: string | undefined;
-  /** Why the token was refused, when the answer was 401. */
+  /** Why the request was not authenticated, when the answer was 401. */
   authFailure: string | undefined;
 }
 
 export interface KubeApiServerOptions {
   /** The EKS cluster name tokens must be signed for (the `x-k8s-aws-id` header). */
   readonly clusterName: string;
-  /** Whose tokens are accepted. */
-  readonly credentials: AwsCredentials | readonly AwsCredentials[];
+  /** Whose EKS tokens are accepted. @default - none: only static tokens and client certificates */
+  readonly credentials?: AwsCredentials | readonly AwsCredentials[];
+  /**
+   * Bearer tokens accepted as they are, each for a user name (a kube-apiserver --token-auth-file):
+   * what a kubeconfig's `token` or `tokenFile` sends. @default - none
+   */
+  readonly staticTokens?: Readonly<Record<string, string>>;
+  /**
+   * Client certificates signed by this CA authenticate their subject CN (a kubeconfig's
+   * client-certificate). @default - no client certificates asked for
+   */
+  readonly clientCa?: { readonly certPem: string };
   /**
    * When set, tokens must be presigned for `sts.<region>.amazonaws.com`.
    * @default - any STS host, as the authenticator
@@ -1002,22 +1014,8 @@ export class KubeApiServer {
     }
     if (size > 3 * 1024 * 1024) return send({ code: 413, body: status(413) });
 
-    const bearer = /^bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
-    if (bearer === null) {
-      record.authFailure = 'no bearer token';
-      return send({ code: 401, body: status(401) });
-    }
-    const verified = verifyEksToken(bearer[1]!, {
-      clusterName: this.options.clusterName,
-      credentials: this.options.credentials,
-      now: this.now(),
-      ...(this.options.region === undefined ? {} : { region: this.options.region }),
-    });
-    if (!verified.ok) {
-      record.authFailure = `${verified.reason}: ${verified.message}`;
-      return send({ code: 401, body: status(401) });
-    }
-    const user = verified.accessKeyId;
+    const user = this.authenticate(req, record);
+    if (user === undefined) return send({ code: 401, body: status(401) });
     record.user = user;
 
     const route =
@@ -1152,6 +1150,46 @@ export class KubeApiServer {
     return send(this.applyPatch(namespace, name!, body, mediaType, dryRun.length > 0));
   }
 
+  /**
+   * Who sent the request, as the real server's authenticators decide: a client certificate
+   * verified against clientCa (its CN), a static token, or an EKS token; undefined (401) otherwise.
+   */
+  private authenticate(req: IncomingMessage, record: RecordedRequest): string | undefined {
+    const socket = req.socket as TLSSocket;
+    // An empty object when the client sent no certificate.
+    const peer = this.options.clientCa === undefined ? {} : socket.getPeerCertificate();
+    const presented = Object.keys(peer).length > 0;
+    const commonName = (peer as { subject?: { CN?: string } }).subject?.CN;
+    if (presented && socket.authorized && commonName !== undefined) return commonName;
+    const bearer = /^bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+    if (bearer === null) {
+      record.authFailure = !presented
+        ? 'no bearer token'
+        : socket.authorized
+          ? 'no bearer token; the client certificate has no CN'
+          : `no bearer token; client certificate refused: ${String(socket.authorizationError)}`;
+      return undefined;
+    }
+    const token = bearer[1]!;
+    const known = this.options.staticTokens?.[token];
+    if (known !== undefined) return known;
+    if (this.options.credentials === undefined) {
+      record.authFailure = 'unknown static token';
+      return undefined;
+    }
+    const verified = verifyEksToken(token, {
+      clusterName: this.options.clusterName,
+      credentials: this.options.credentials,
+      now: this.now(),
+      ...(this.options.region === undefined ? {} : { region: this.options.region }),
+    });
+    if (!verified.ok) {
+      record.authFailure = `${verified.reason}: ${verified.message}`;
+      return undefined;
+    }
+    return verified.accessKeyId;
+  }
+
   /** Holds a request; true if it is still worth answering. */
   private hold(res: ServerResponse, ms: number | undefined): Promise<boolean> {
     return new Promise((resolve) => {
@@ -1174,6 +1212,15 @@ export class KubeApiServer {
  */
 export async function startKubeApiServer(options: KubeApiServerOptions): Promise<KubeApiServer> {
   if (options.clusterName === '') throw new Error('startKubeApiServer: clusterName is empty');
+  if (
+    options.credentials === undefined &&
+    options.staticTokens === undefined &&
+    options.clientCa === undefined
+  ) {
+    throw new Error(
+      'startKubeApiServer: nobody could authenticate; give credentials (EKS tokens), staticTokens or clientCa',
+    );
+  }
   let made: string | undefined;
   let certificate = options.certificate;
   if (certificate === undefined) {
@@ -1184,7 +1231,14 @@ export async function startKubeApiServer(options: KubeApiServerOptions): Promise
     });
   }
   const caPem = readFileSync(certificate.certPath, 'utf8');
-  const server = createServer({ key: readFileSync(certificate.keyPath), cert: caPem });
+  const server = createServer({
+    key: readFileSync(certificate.keyPath),
+    cert: caPem,
+    // Asked for, not required: a request without one may still carry a token (as the real server).
+    ...(options.clientCa === undefined
+      ? {}
+      : { ca: options.clientCa.certPem, requestCert: true, rejectUnauthorized: false }),
+  });
   // Clients keep connections alive between requests; so does the real server (Go: minutes).
   server.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve, reject) => {

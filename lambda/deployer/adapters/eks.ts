@@ -6,7 +6,7 @@
  */
 import { DescribeClusterCommand, EKSClient, type Cluster } from '@aws-sdk/client-eks';
 import type { EnvironmentSettings } from '../../../lib/deployer-contract';
-import { PermanentError, TransientError, type ClusterConnector, type KubeClient } from '../types';
+import { PermanentError, TransientError, type ClusterConnector } from '../types';
 import { createKubeClient, type HttpsKubeClient } from './kube';
 import { AWS_CLIENT_DEFAULTS, awsFailure } from './retry';
 import { createTokenCache, type TokenCache } from './token';
@@ -27,10 +27,15 @@ export interface ClusterConnectorOptions {
   readonly timeoutMs?: number;
   /** @default 'dockercoins-deployer' */
   readonly userAgent?: string;
+  /** @default 'dockercoins-deployer' */
+  readonly fieldManager?: string;
+  /** What 401 and 403 messages say to fix. @default - the deployer's access entry and Role */
+  readonly accessHint?: { readonly unauthorized: string; readonly forbidden: string };
 }
 
 /** A {@link ClusterConnector} that owns the connections it opened. */
 export interface CachingClusterConnector extends ClusterConnector {
+  connect(environment: EnvironmentSettings): Promise<HttpsKubeClient>;
   /** Closes every kept-alive connection. */
   close(): void;
 }
@@ -108,6 +113,8 @@ export function createClusterConnector(options: ClusterConnectorOptions): Cachin
           : {}),
         ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
         ...(options.userAgent === undefined ? {} : { userAgent: options.userAgent }),
+        ...(options.fieldManager === undefined ? {} : { fieldManager: options.fieldManager }),
+        ...(options.accessHint === undefined ? {} : { accessHint: options.accessHint }),
       }),
     };
     connections.set(key, connection);
@@ -115,7 +122,7 @@ export function createClusterConnector(options: ClusterConnectorOptions): Cachin
   }
 
   return {
-    async connect(environment): Promise<KubeClient> {
+    async connect(environment): Promise<HttpsKubeClient> {
       const region = environment.region ?? options.defaultRegion;
       const key = `${region}\n${environment.clusterName}`;
       const known = connections.get(key);

@@ -1,7 +1,8 @@
 /**
- * A small Kubernetes client over node:https: GET and strategic-merge PATCH of apps/v1 Deployments,
- * with a bearer token, verifying the cluster's CA. No client library: @kubernetes/client-node
- * costs bundle size and cold start, and we need two calls.
+ * A small Kubernetes client over node:https: GET and strategic-merge PATCH of apps/v1 Deployments
+ * (the deployer), and the list of a Deployment's ReplicaSets (`ship`'s history), with a bearer
+ * token or a client certificate, verifying the server's certificate. No client library:
+ * @kubernetes/client-node costs bundle size and cold start, and we need three calls.
  *
  * Retries: each call makes ONE request; the caller retries TransientError (apply wraps every call
  * in retry.ts's withRetries). Two exceptions, both not failures of the server: a 401 is sent again
@@ -16,7 +17,8 @@ import {
   PermanentError,
   TransientError,
   type Deployment,
-  type KubeClient,
+  type KubeReader,
+  type ReplicaSet,
   type StrategicMergePatch,
 } from '../types';
 
@@ -30,16 +32,37 @@ const MAX_BODY_BYTES = 8 * 1024 * 1024;
 export interface KubeClientOptions {
   /** The API server, `https://host[:port]`, as DescribeCluster's `cluster.endpoint`. */
   readonly endpoint: string;
-  /** The cluster CA bundle (PEM). The server certificate must chain to it; never skipped. */
-  readonly caPem: string;
-  /** The bearer token; called before each request, so it may cache. */
-  readonly token: () => Promise<string>;
+  /**
+   * The cluster CA bundle (PEM). The server certificate must chain to it; never skipped.
+   * undefined: Node's trust store (a kubeconfig cluster with a publicly trusted certificate); the
+   * deployer always passes DescribeCluster's CA.
+   */
+  readonly caPem: string | undefined;
+  /**
+   * The bearer token; called before each request, so it may cache.
+   * @default - no Authorization header (a client certificate authenticates)
+   */
+  readonly token?: () => Promise<string>;
+  /** TLS client authentication (a kubeconfig's client-certificate and client-key). @default - none */
+  readonly clientCertificate?: { readonly certPem: string; readonly keyPem: string };
+  /** Who PATCHes are attributed to in managedFields. @default 'dockercoins-deployer' */
+  readonly fieldManager?: string;
+  /**
+   * What a 401 or 403 message tells the caller to fix.
+   * @default - the deployer's access entry and Role
+   */
+  readonly accessHint?: { readonly unauthorized: string; readonly forbidden: string };
   /** Forgets the cached token, after a 401. @default - nothing: the retry gets whatever `token` gives */
   readonly invalidateToken?: () => void;
   /** Names the cluster in messages, e.g. `cluster "prod" (eu-west-1)`. @default - the endpoint */
   readonly clusterLabel?: string;
   /** Added to messages about an unreachable server (e.g. about a private endpoint). @default - nothing */
   readonly unreachableHint?: string;
+  /**
+   * What a message about a server certificate that does not verify tells the caller to fix.
+   * @default - the deployer's: a retry describes the cluster again, so a recreated cluster's new CA is read
+   */
+  readonly certificateHint?: string;
   /** Told when the server could not be reached or its certificate not verified. @default - nothing */
   readonly onUnreachable?: (error: Error) => void;
   /** @default 'dockercoins-deployer' */
@@ -53,8 +76,8 @@ export interface KubeClientOptions {
   readonly agent?: Agent;
 }
 
-/** A {@link KubeClient} that also owns its connections. */
-export interface HttpsKubeClient extends KubeClient {
+/** A {@link KubeReader} that also owns its connections. */
+export interface HttpsKubeClient extends KubeReader {
   /** Closes the kept-alive connections (the client stays usable: it opens new ones). */
   close(): void;
 }
@@ -89,7 +112,7 @@ export function createKubeClient(options: KubeClientOptions): HttpsKubeClient {
         'only talks to the API server over TLS verified against the cluster CA.',
     );
   }
-  if (!options.caPem.includes('-----BEGIN CERTIFICATE-----')) {
+  if (options.caPem !== undefined && !options.caPem.includes('-----BEGIN CERTIFICATE-----')) {
     throw new TypeError(
       'The cluster CA is not a PEM certificate (no "-----BEGIN CERTIFICATE-----"); pass ' +
         "DescribeCluster's certificateAuthority.data decoded from base64.",
@@ -102,14 +125,24 @@ export function createKubeClient(options: KubeClientOptions): HttpsKubeClient {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   // SNI must not carry an IP address (RFC 6066); for an IP the certificate's IP SAN is checked.
   const servername = isIP(hostname) === 0 ? hostname : undefined;
-  const agent =
-    options.agent ??
-    new Agent({
-      keepAlive: true,
-      ca: options.caPem,
-      ...(servername === undefined ? {} : { servername }),
-    });
+  const tls = {
+    ...(options.caPem === undefined ? {} : { ca: options.caPem }),
+    ...(options.clientCertificate === undefined
+      ? {}
+      : { cert: options.clientCertificate.certPem, key: options.clientCertificate.keyPem }),
+    ...(servername === undefined ? {} : { servername }),
+  };
+  const agent = options.agent ?? new Agent({ keepAlive: true, ...tls });
   const userAgent = options.userAgent ?? FIELD_MANAGER;
+  const fieldManager = options.fieldManager ?? FIELD_MANAGER;
+  const accessHint = options.accessHint ?? {
+    unauthorized:
+      "The cluster does not accept the deployer's IAM role: it needs an EKS access entry, and the " +
+      "cluster's authentication mode must be API or API_AND_CONFIG_MAP.",
+    forbidden:
+      "The deployer's access entry (AmazonEKSEditPolicy on the namespace) or its Role must allow get and " +
+      "patch on this Deployment's namespace's deployments.",
+  };
 
   const deploymentPath = (namespace: string, name: string): string =>
     `${basePath}/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/deployments/${encodeURIComponent(name)}`;
@@ -117,12 +150,12 @@ export function createKubeClient(options: KubeClientOptions): HttpsKubeClient {
   function send(
     method: 'GET' | 'PATCH',
     path: string,
-    token: string,
+    token: string | undefined,
     body: string | undefined,
   ): Promise<Answer> {
     const headers: Record<string, string | number> = {
       Accept: 'application/json',
-      Authorization: `Bearer ${token}`,
+      ...(token === undefined ? {} : { Authorization: `Bearer ${token}` }),
       'User-Agent': userAgent,
     };
     if (body !== undefined) {
@@ -137,9 +170,8 @@ export function createKubeClient(options: KubeClientOptions): HttpsKubeClient {
       headers,
       agent,
       // Also here, not only on our Agent: a caller's Agent must not loosen verification.
-      ca: options.caPem,
+      ...tls,
       rejectUnauthorized: true,
-      ...(servername === undefined ? {} : { servername }),
     };
     return new Promise<Answer>((resolve, reject) => {
       const req = httpsRequest(requestOptions, (res) => {
@@ -151,7 +183,8 @@ export function createKubeClient(options: KubeClientOptions): HttpsKubeClient {
             req.destroy(
               new PermanentError(
                 'rejected',
-                `${method} ${path} on ${label}: the answer is over ${MAX_BODY_BYTES} bytes; not a Deployment.`,
+                `${method} ${path} on ${label}: the answer is over ${MAX_BODY_BYTES} bytes, more than ` +
+                  'any Deployment or list of its ReplicaSets; not an API server answer.',
               ),
             );
             return;
@@ -195,7 +228,7 @@ export function createKubeClient(options: KubeClientOptions): HttpsKubeClient {
     let refreshed = false;
     let reconnected = false;
     for (;;) {
-      const token = await options.token();
+      const token = options.token === undefined ? undefined : await options.token();
       let answer: Answer;
       try {
         answer = await send(method, path, token, body);
@@ -208,7 +241,8 @@ export function createKubeClient(options: KubeClientOptions): HttpsKubeClient {
         }
         throw connectionFailure(method, path, e);
       }
-      if (answer.status === 401 && !refreshed) {
+      // Without a token there is nothing to renew: a client certificate is refused for good.
+      if (answer.status === 401 && !refreshed && options.token !== undefined) {
         refreshed = true;
         options.invalidateToken?.();
         continue;
@@ -238,11 +272,18 @@ export function createKubeClient(options: KubeClientOptions): HttpsKubeClient {
       );
     }
     if (/CERT|SELF_SIGNED|UNABLE_TO|ERR_TLS|ALTNAME/.test(code)) {
-      // Retried, and the connector describes the cluster again: a recreated cluster has a new CA.
+      // Retried, and the deployer's connector describes the cluster again: a recreated cluster
+      // has a new CA.
+      const against =
+        options.caPem === undefined
+          ? "Node.js's trusted public CAs (no cluster CA was given)"
+          : 'the cluster CA';
+      const fix =
+        options.certificateHint ??
+        'if the cluster was recreated, a retry reads its new CA from DescribeCluster.';
       return new TransientError(
-        `${where}: the server's TLS certificate does not verify against the cluster CA from ` +
-          `DescribeCluster (${code}: ${error.message}). Verification is never turned off; if the ` +
-          'cluster was recreated, a retry reads its new CA.',
+        `${where}: the server's TLS certificate does not verify against ${against} ` +
+          `(${code}: ${error.message}). Verification is never turned off; ${fix}`,
         { cause: error },
       );
     }
@@ -260,16 +301,14 @@ export function createKubeClient(options: KubeClientOptions): HttpsKubeClient {
     if (code === 401) {
       return new PermanentError(
         'forbidden',
-        `${where}: 401 Unauthorized, also after renewing the token (${said}). The cluster does not accept ` +
-          "the deployer's IAM role: it needs an EKS access entry, and the cluster's authentication " +
-          'mode must be API or API_AND_CONFIG_MAP.',
+        `${where}: 401 Unauthorized${options.token === undefined ? '' : ', also after renewing the token'} ` +
+          `(${said}). ${accessHint.unauthorized}`,
       );
     }
     if (code === 403) {
       return new PermanentError(
         'forbidden',
-        `${where}: 403 Forbidden: ${said}. The deployer's access entry (AmazonEKSEditPolicy on the ` +
-          "namespace) or its Role must allow get and patch on this Deployment's namespace's deployments.",
+        `${where}: 403 Forbidden: ${said}. ${accessHint.forbidden}`,
       );
     }
     if (code === 404 && method === 'PATCH') {
@@ -292,10 +331,9 @@ export function createKubeClient(options: KubeClientOptions): HttpsKubeClient {
     );
   }
 
-  function parseDeployment(method: 'GET' | 'PATCH', path: string, answer: Answer): Deployment {
-    let parsed: unknown;
+  function parseJson(method: 'GET' | 'PATCH', path: string, answer: Answer): unknown {
     try {
-      parsed = JSON.parse(answer.body);
+      return JSON.parse(answer.body);
     } catch (error) {
       throw new PermanentError(
         'rejected',
@@ -303,6 +341,10 @@ export function createKubeClient(options: KubeClientOptions): HttpsKubeClient {
           `(${(error as Error).message}): ${JSON.stringify(answer.body.slice(0, 120))}`,
       );
     }
+  }
+
+  function parseDeployment(method: 'GET' | 'PATCH', path: string, answer: Answer): Deployment {
+    const parsed = parseJson(method, path, answer);
     const metadata = (parsed as { metadata?: unknown } | null)?.metadata;
     if (
       parsed === null ||
@@ -329,10 +371,26 @@ export function createKubeClient(options: KubeClientOptions): HttpsKubeClient {
       return parseDeployment('GET', path, answer);
     },
     async patchDeployment(namespace, name, patch: StrategicMergePatch) {
-      const path = `${deploymentPath(namespace, name)}?fieldManager=${FIELD_MANAGER}`;
+      const path = `${deploymentPath(namespace, name)}?fieldManager=${encodeURIComponent(fieldManager)}`;
       const answer = await call('PATCH', path, JSON.stringify(patch));
       if (answer.status !== 200 && answer.status !== 201) throw failure('PATCH', path, answer);
       return parseDeployment('PATCH', path, answer);
+    },
+    async listReplicaSets(namespace, labelSelector) {
+      const path =
+        `${basePath}/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/replicasets` +
+        `?labelSelector=${encodeURIComponent(labelSelector)}`;
+      const answer = await call('GET', path, undefined);
+      if (answer.status !== 200) throw failure('GET', path, answer);
+      const items = (parseJson('GET', path, answer) as { items?: unknown } | null)?.items;
+      if (!Array.isArray(items)) {
+        throw new PermanentError(
+          'rejected',
+          `GET ${path} on ${label}: the answer is not a ReplicaSetList (no items array): ` +
+            `${JSON.stringify(answer.body.slice(0, 120))}`,
+        );
+      }
+      return items as ReplicaSet[];
     },
     close() {
       agent.destroy();

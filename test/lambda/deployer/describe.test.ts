@@ -37,6 +37,8 @@ const TO: DesiredImage = {
   commit: HASHER.commit,
   buildProject: 'DockerCoins-hasher',
   buildNumber: 55,
+  buildArn: BUILD.buildArn,
+  gitRef: BUILD.gitRef,
 };
 const FROM: RunningImage = {
   image: `${HASHER.repositoryUri}:5a1b2c3d4e5f@sha256:${'0a'.repeat(32)}`,

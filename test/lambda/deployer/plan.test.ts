@@ -9,6 +9,7 @@ import {
   deployRules,
   parseImageReference,
   planBuild,
+  planPause,
   planTarget,
   runningImage,
   type PlanOptions,
@@ -69,6 +70,8 @@ describe('planBuild: where a build goes', () => {
         commit: HASHER.commit,
         buildProject: 'DockerCoins-hasher',
         buildNumber: 55,
+        buildArn: build().buildArn,
+        gitRef: 'refs/heads/main',
       },
       targets: [
         {
@@ -312,7 +315,7 @@ function plan(
   options: PlanOptions = DEPLOYER,
   image = IMAGE,
 ): TargetPlan {
-  return planTarget(TARGET, image, build(), deployment, NOW, options);
+  return planTarget(TARGET, image, deployment, NOW, options);
 }
 
 describe('planTarget: what to do with one Deployment', () => {
@@ -727,5 +730,141 @@ describe('the patch, applied by kubectl', () => {
       buildNumber: 55,
     });
     expect(plan(after)).toMatchObject({ action: 'skip', reason: 'already-running' });
+  });
+});
+
+describe('what ship adds: unknown builds, rollback pauses, pause and resume', () => {
+  afterAll(removeTempDirs);
+
+  /** What `ship deploy` knows of an image pulled from ECR without a sortable tag: no build. */
+  const UNKNOWN_BUILD: DesiredImage = {
+    ...IMAGE,
+    commit: IMAGE.commit.slice(0, 12),
+    buildProject: undefined,
+    buildNumber: undefined,
+    buildArn: undefined,
+    gitRef: undefined,
+  };
+
+  test('Given an image whose build ship does not know, when planned and applied by kubectl, then the old build annotations are removed, not left describing another image', () => {
+    const deployment = live({
+      annotations: {
+        ...ours(OLD_DIGEST, 50),
+        [ANNOTATIONS.buildArn]:
+          'arn:aws:codebuild:eu-west-1:123456789012:build/DockerCoins-hasher:old',
+        [ANNOTATIONS.gitRef]: 'refs/heads/main',
+      },
+    });
+    const step = planTarget(TARGET, UNKNOWN_BUILD, deployment, NOW, { deployedBy: 'ship' });
+    if (step.action !== 'patch') throw new Error(`expected a patch: ${step.detail}`);
+    const after = kubectlPatched(deployment, step.patch);
+    const annotations = after.metadata.annotations ?? {};
+    for (const key of [
+      ANNOTATIONS.buildProject,
+      ANNOTATIONS.buildNumber,
+      ANNOTATIONS.buildArn,
+      ANNOTATIONS.gitRef,
+    ]) {
+      expect(annotations[key]).toBeUndefined();
+    }
+    expect(annotations[ANNOTATIONS.commit]).toBe(IMAGE.commit.slice(0, 12));
+    expect(annotations[ANNOTATIONS.changeCause]).toBe(
+      'hasher 6e0de7938dda (commit 6e0de79) by ship',
+    );
+    expect(runningImage(after, 'hasher')).toEqual({
+      image: IMAGE.image,
+      tag: IMAGE.tag,
+      digest: IMAGE.digest,
+      commit: IMAGE.commit.slice(0, 12),
+      buildProject: undefined,
+      buildNumber: undefined,
+    });
+  });
+
+  test('Given a running build whose number is unknown, when the deployer plans a build, then it deploys (no number, no downgrade proof)', () => {
+    const step = planTarget(TARGET, IMAGE, live({ annotations: {} }), NOW, DEPLOYER);
+    expect(step.action).toBe('patch');
+    const older = planTarget(
+      TARGET,
+      { ...UNKNOWN_BUILD, digest: OLD_DIGEST.replace(/.$/, '0'), image: pinned('0ld', OLD_DIGEST) },
+      live(),
+      NOW,
+      { deployedBy: 'ship' },
+    );
+    expect(older.action).toBe('patch');
+  });
+
+  test('Given a rollback (pause: true), when planned and applied by kubectl, then the image and paused:"true" change in one patch', () => {
+    const deployment = live();
+    const step = planTarget(TARGET, IMAGE, deployment, NOW, {
+      deployedBy: 'ship',
+      allowOlder: true,
+      pause: true,
+    });
+    if (step.action !== 'patch') throw new Error(`expected a patch: ${step.detail}`);
+    const after = kubectlPatched(deployment, step.patch);
+    expect(after.metadata.annotations?.[ANNOTATIONS.paused]).toBe('true');
+    expect(after.spec?.template?.spec?.containers?.[0]?.image).toBe(IMAGE.image);
+    // and the deployer then leaves it alone
+    const next = planTarget(TARGET, { ...IMAGE, buildNumber: 99 }, after, NOW, DEPLOYER);
+    expect(next).toMatchObject({ action: 'skip', reason: 'paused' });
+  });
+
+  test.each<[string, Record<string, string>, boolean, string, string | undefined]>([
+    ['not paused, pause', ours(OLD_DIGEST, 50), true, 'patch', 'true'],
+    [
+      'paused, resume',
+      ours(OLD_DIGEST, 50, { [ANNOTATIONS.paused]: 'true' }),
+      false,
+      'patch',
+      undefined,
+    ],
+    [
+      'paused, pause again',
+      ours(OLD_DIGEST, 50, { [ANNOTATIONS.paused]: 'true' }),
+      true,
+      'skip',
+      'true',
+    ],
+    ['not paused, resume', ours(OLD_DIGEST, 50), false, 'skip', undefined],
+    [
+      '"false" written by hand, resume',
+      ours(OLD_DIGEST, 50, { [ANNOTATIONS.paused]: 'false' }),
+      false,
+      'skip',
+      'false',
+    ],
+  ])(
+    'Given %s, when planPause plans and kubectl applies it, then the action and the annotation after are as expected',
+    (_name, annotations, paused, action, after) => {
+      const deployment = live({ annotations });
+      const step = planPause(TARGET, deployment, paused);
+      expect(step.action).toBe(action);
+      const result = step.action === 'patch' ? kubectlPatched(deployment, step.patch) : deployment;
+      expect(result.metadata.annotations?.[ANNOTATIONS.paused]).toBe(after);
+      if (step.action === 'patch') {
+        expect(step.patch).toEqual({
+          metadata: {
+            resourceVersion: '81235',
+            annotations: { [ANNOTATIONS.paused]: paused ? 'true' : null },
+          },
+        });
+        // only the paused annotation changes
+        expect(differences(kubectlPatched(deployment, {}), result)).toEqual([
+          `metadata.annotations.${ANNOTATIONS.paused}`,
+        ]);
+      }
+    },
+  );
+
+  test('Given no Deployment or no resourceVersion, when planPause plans, then it fails and says so', () => {
+    const missing = planPause(TARGET, undefined, true);
+    expect(missing.action).toBe('fail');
+    expect(missing.action === 'fail' && missing.detail).toMatch(/the Deployment does not exist/);
+    const unversioned = planPause(TARGET, live({ resourceVersion: undefined }), true);
+    expect(unversioned.action).toBe('fail');
+    expect(unversioned.action === 'fail' && unversioned.detail).toMatch(
+      /without metadata\.resourceVersion/,
+    );
   });
 });

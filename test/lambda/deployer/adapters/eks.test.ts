@@ -8,6 +8,7 @@ import {
   createClusterConnector,
   newEksClient,
   type CachingClusterConnector,
+  type ClusterConnectorOptions,
 } from '../../../../lambda/deployer/adapters/eks';
 import { createTokenCache, eksToken } from '../../../../lambda/deployer/adapters/token';
 import { PermanentError, TransientError } from '../../../../lambda/deployer/types';
@@ -30,6 +31,8 @@ interface ApiServer {
   readonly caPem: string;
   /** Bearer tokens seen, and whether each verified. */
   readonly tokens: { token: string; valid: boolean; host?: string }[];
+  /** The method and URL of each request. */
+  readonly requests: string[];
   connections: number;
   /** Answers 401 to the next n requests whatever the token. */
   refuseNext: number;
@@ -54,6 +57,7 @@ async function startApiServer(clusterName: string, certName: string): Promise<Ap
     endpoint: '',
     caPem: readFileSync(cert.certPath, 'utf8'),
     tokens: [],
+    requests: [],
     connections: 0,
     refuseNext: 0,
     close: async () => {
@@ -71,6 +75,7 @@ async function startApiServer(clusterName: string, certName: string): Promise<Ap
         valid: verified.ok,
         ...(verified.ok ? { host: verified.host } : {}),
       });
+      api.requests.push(`${req.method} ${req.url}`);
       req.resume();
       if (!verified.ok || api.refuseNext > 0) {
         api.refuseNext = Math.max(0, api.refuseNext - 1);
@@ -110,17 +115,21 @@ function environment(overrides: Partial<EnvironmentSettings> = {}): EnvironmentS
   };
 }
 
-function connector(options: { signs?: { count: number } } = {}): CachingClusterConnector {
+function connector(
+  options: { signs?: { count: number } } & Partial<ClusterConnectorOptions> = {},
+): CachingClusterConnector {
+  const { signs, ...rest } = options;
   const made = createClusterConnector({
     eksClient: newEksClient,
     defaultRegion: 'eu-west-1',
     timeoutMs: 1000,
-    ...(options.signs === undefined
+    ...rest,
+    ...(signs === undefined
       ? {}
       : {
           tokens: createTokenCache({
             sign: (o) => {
-              options.signs!.count += 1;
+              signs.count += 1;
               return eksToken(o);
             },
           }),
@@ -167,6 +176,7 @@ beforeEach(() => {
   stub.setCluster('dockercoins', { endpoint: api.endpoint, caPem: api.caPem });
   (stub.requests as unknown[]).length = 0;
   api.tokens.length = 0;
+  api.requests.length = 0;
   api.connections = 0;
   api.refuseNext = 0;
 });
@@ -228,6 +238,22 @@ describe('createClusterConnector', () => {
     await kube.getDeployment('dockercoins', 'hasher');
     expect(signs.count).toBe(2);
     expect(api.tokens).toHaveLength(2);
+  });
+
+  test("Given ship's fieldManager and accessHint, then its patches carry that field manager and a refusal gives that hint", async () => {
+    const kube = await connector({
+      fieldManager: 'dockercoins-ship',
+      accessHint: { unauthorized: 'Map your IAM principal.', forbidden: 'Apply k8s/rbac/ship.' },
+    }).connect(environment());
+    await kube.patchDeployment('dockercoins', 'hasher', {});
+    expect(api.requests).toEqual([
+      'PATCH /apis/apps/v1/namespaces/dockercoins/deployments/hasher?fieldManager=dockercoins-ship',
+    ]);
+    api.refuseNext = 2;
+    const error = await failure(kube.getDeployment('dockercoins', 'hasher'));
+    expect(error.message).toMatch(
+      /401 Unauthorized, also after renewing the token.*Map your IAM principal\.$/,
+    );
   });
 
   test('Given a cluster that does not exist, then PermanentError naming cluster, region and environment; not cached', async () => {

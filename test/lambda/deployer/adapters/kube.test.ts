@@ -1,16 +1,20 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { Agent } from 'node:https';
 import { IncomingMessage } from 'node:http';
 import { createServer, Server } from 'node:https';
 import { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { parse } from 'yaml';
 import {
   createKubeClient,
   type KubeClientOptions,
 } from '../../../../lambda/deployer/adapters/kube';
 import { RetryLaterError } from '../../../../lambda/deployer/adapters/retry';
 import { ConflictError, PermanentError, TransientError } from '../../../../lambda/deployer/types';
-import { selfSignedCertificate } from '../../../support/certificate';
+import { REPO_ROOT } from '../../../support/app';
+import { clientCertificate, selfSignedCertificate } from '../../../support/certificate';
+import { startKubeApiServer, type KubeApiServer } from '../../../support/kube-apiserver';
 
 // A small HTTPS server standing in for the API server: the status mapping, TLS and connection
 // handling are what is tested here; Kubernetes semantics are the fake API server's (later).
@@ -489,5 +493,189 @@ describe('createKubeClient with withRetries (the one retry place)', () => {
     expect(seen).toHaveLength(3);
     expect(delays[0]).toBeLessThanOrEqual(100);
     expect(delays[1]).toBe(1000);
+  });
+});
+
+describe('createKubeClient for ship: options of a kubeconfig user', () => {
+  test.each([
+    ['no fieldManager', {}, 'dockercoins-deployer'],
+    ["ship's", { fieldManager: 'dockercoins-ship' }, 'dockercoins-ship'],
+  ])(
+    'Given %s, when a Deployment is patched, then the fieldManager query parameter names it',
+    async (_, options, expected) => {
+      await client(options).kube.patchDeployment('dockercoins', 'hasher', { metadata: {} });
+      expect(new URL(seen[0]!.url, endpoint).searchParams.get('fieldManager')).toBe(expected);
+    },
+  );
+
+  test('Given no token, when a Deployment is read, then no Authorization header; a 401 is final (nothing to renew) and says the access hint', async () => {
+    const kube = createKubeClient({
+      endpoint,
+      caPem,
+      accessHint: { unauthorized: 'Check your kubeconfig user.', forbidden: 'Ask for a Role.' },
+    });
+    clients.push(kube);
+    await kube.getDeployment('dockercoins', 'hasher');
+    expect(seen[0]?.headers.authorization).toBeUndefined();
+    reply = () => ({ status: 401, body: status(401, 'Unauthorized', 'Unauthorized') });
+    const error = await failure(kube.getDeployment('dockercoins', 'hasher'));
+    expect(error).toBeInstanceOf(PermanentError);
+    expect(error.message).toMatch(
+      /401 Unauthorized \(Unauthorized\)\. Check your kubeconfig user\.$/,
+    );
+    expect(seen).toHaveLength(2);
+  });
+
+  test("Given an accessHint, when the server answers 403, then the message gives that hint, not the deployer's", async () => {
+    reply = () => ({
+      status: 403,
+      body: status(403, 'Forbidden', 'replicasets.apps is forbidden: User "alice" cannot list'),
+    });
+    const { kube } = client({
+      accessHint: { unauthorized: 'Log in again.', forbidden: 'Apply k8s/rbac/ship.' },
+    });
+    const error = await failure(kube.listReplicaSets('dockercoins', 'app=hasher'));
+    expect(error).toBeInstanceOf(PermanentError);
+    expect((error as PermanentError).reason).toBe('forbidden');
+    expect(error.message).toMatch(
+      /403 Forbidden: .*User "alice" cannot list\. Apply k8s\/rbac\/ship\.$/,
+    );
+    expect(error.message).not.toMatch(/access entry/);
+  });
+
+  test.each([
+    [
+      'a Status, not a list',
+      '{"kind":"Status","apiVersion":"v1"}',
+      /not a ReplicaSetList \(no items array\)/,
+    ],
+    ['items that is not an array', '{"kind":"ReplicaSetList","items":{}}', /not a ReplicaSetList/],
+    ['a body that is not JSON', '<html>proxy</html>', /not JSON.*<html>proxy/],
+  ])(
+    'Given a list answered 200 with %s, then PermanentError rejected',
+    async (_, body, message) => {
+      reply = () => ({ status: 200, body });
+      const error = await failure(client().kube.listReplicaSets('dockercoins', 'app=hasher'));
+      expect(error).toBeInstanceOf(PermanentError);
+      expect((error as PermanentError).reason).toBe('rejected');
+      expect(error.message).toMatch(message);
+    },
+  );
+
+  test('Given no CA (a kubeconfig without certificate-authority), when the server is self-signed, then the request fails before any HTTP, saying no CA was given and the hint', async () => {
+    const { kube } = client({
+      caPem: undefined,
+      certificateHint: 'give the cluster certificate-authority-data in the kubeconfig.',
+    });
+    const error = await failure(kube.getDeployment('dockercoins', 'hasher'));
+    expect(error).toBeInstanceOf(TransientError);
+    expect(error.message).toMatch(
+      /does not verify against Node\.js's trusted public CAs \(no cluster CA was given\) \((DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN):.*Verification is never turned off; give the cluster certificate-authority-data in the kubeconfig\.$/,
+    );
+    expect(seen).toHaveLength(0);
+  });
+});
+
+describe('createKubeClient against the in-test API server: ReplicaSets and client certificates', () => {
+  const NS = 'dockercoins';
+  const SELECTOR = 'app.kubernetes.io/name=hasher,app.kubernetes.io/part-of=dockercoins';
+  const FIXTURE = parse(
+    readFileSync(
+      path.join(REPO_ROOT, 'test', 'fixtures', 'kube', 'hasher-deployment.yaml'),
+      'utf8',
+    ),
+  ) as object;
+  const imagePatch = (tag: string) => ({
+    spec: { template: { spec: { containers: [{ name: 'hasher', image: `hasher:${tag}` }] } } },
+  });
+  let kubeDir: string;
+  let apiserver: KubeApiServer;
+  let alice: { certPem: string; keyPem: string };
+  let stranger: { certPem: string; keyPem: string };
+
+  beforeAll(async () => {
+    kubeDir = mkdtempSync(path.join(tmpdir(), 'ship-kube-client-'));
+    const clientCa = selfSignedCertificate(kubeDir, { commonName: 'client-ca' });
+    const otherCa = selfSignedCertificate(kubeDir, {
+      commonName: 'other-ca',
+      keyFile: 'other-key.pem',
+      certFile: 'other-cert.pem',
+    });
+    const pems = (files: { certPath: string; keyPath: string }) => ({
+      certPem: readFileSync(files.certPath, 'utf8'),
+      keyPem: readFileSync(files.keyPath, 'utf8'),
+    });
+    alice = pems(clientCertificate(kubeDir, { ca: clientCa, commonName: 'alice' }));
+    stranger = pems(clientCertificate(kubeDir, { ca: otherCa, commonName: 'alice' }));
+    apiserver = await startKubeApiServer({
+      clusterName: 'dockercoins',
+      staticTokens: { 'bob-token': 'bob' },
+      clientCa: { certPem: readFileSync(clientCa.certPath, 'utf8') },
+    });
+  });
+  afterAll(async () => {
+    await apiserver.stop();
+    rmSync(kubeDir, { recursive: true, force: true });
+  });
+  beforeEach(() => {
+    apiserver.putDeployment(FIXTURE);
+    apiserver.resetRequests();
+  });
+
+  const kubeClient = (options: Partial<KubeClientOptions>) => {
+    const made = createKubeClient({ endpoint: apiserver.url, caPem: apiserver.caPem, ...options });
+    clients.push(made);
+    return made;
+  };
+
+  test('Given a Deployment with three revisions, when its ReplicaSets are listed by its selector, then each of them, as the server holds them, from one GET with the selector encoded', async () => {
+    apiserver.patchDeployment(NS, 'hasher', imagePatch('2'));
+    apiserver.patchDeployment(NS, 'hasher', imagePatch('3'));
+    const kube = kubeClient({ token: () => Promise.resolve('bob-token') });
+    const listed = await kube.listReplicaSets(NS, SELECTOR);
+    expect(listed).toHaveLength(3);
+    expect(listed).toEqual(
+      apiserver.replicaSetsOf(NS, 'hasher').map(({ apiVersion: _a, kind: _k, ...rest }) => rest),
+    );
+    expect(apiserver.requests).toHaveLength(1);
+    expect(apiserver.requests[0]).toMatchObject({
+      method: 'GET',
+      path: `/apis/apps/v1/namespaces/${NS}/replicasets`,
+      query: { labelSelector: SELECTOR },
+      user: 'bob',
+      status: 200,
+    });
+    expect(await kube.listReplicaSets(NS, 'app.kubernetes.io/name=rng')).toEqual([]);
+  });
+
+  test("Given a client certificate of the cluster's client CA and no token, when a Deployment is read and patched, then both as the certificate's CN, with ship's field manager", async () => {
+    const kube = kubeClient({ clientCertificate: alice, fieldManager: 'dockercoins-ship' });
+    expect((await kube.getDeployment(NS, 'hasher'))?.metadata.name).toBe('hasher');
+    await kube.patchDeployment(NS, 'hasher', imagePatch('4'));
+    expect(apiserver.requests.map((r) => [r.method, r.user, r.query.fieldManager])).toEqual([
+      ['GET', 'alice', undefined],
+      ['PATCH', 'alice', 'dockercoins-ship'],
+    ]);
+  });
+
+  test("Given a caller's Agent without the certificate, then the client certificate is still presented (it is set on each request too)", async () => {
+    const agent = new Agent({ keepAlive: true, ca: apiserver.caPem });
+    try {
+      const kube = kubeClient({ clientCertificate: alice, agent });
+      await kube.getDeployment(NS, 'hasher');
+      expect(apiserver.requests[0]?.user).toBe('alice');
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  test('Given a client certificate of another CA, when a Deployment is read, then 401 at once (no token to renew), PermanentError forbidden', async () => {
+    const kube = kubeClient({ clientCertificate: stranger });
+    const error = await failure(kube.getDeployment(NS, 'hasher'));
+    expect(error).toBeInstanceOf(PermanentError);
+    expect((error as PermanentError).reason).toBe('forbidden');
+    expect(error.message).toMatch(/401 Unauthorized \(Unauthorized\)/);
+    expect(apiserver.requests).toHaveLength(1);
+    expect(apiserver.requests[0]?.authFailure).toMatch(/client certificate refused/);
   });
 });

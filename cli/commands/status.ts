@@ -1,0 +1,229 @@
+/**
+ * `ship status`: per environment and service, what the Deployment runs (tag, digest, commit,
+ * build, when and by whom it was deployed), whether its rollout is done (judged as
+ * `kubectl rollout status` judges), and the newest image built for the environment's refs;
+ * drift (running something else than that newest image) and paused services are flagged.
+ */
+import {
+  ANNOTATIONS,
+  type EnvironmentSettings,
+  type ServiceSettings,
+} from '../../lib/deployer-contract';
+import { runningImage } from '../../lambda/deployer/plan';
+import type { Deployment, RunningImage } from '../../lambda/deployer/types';
+import { buildFacts, newestFor, type NewestImage } from '../builds';
+import type { ShipContext } from '../context';
+import type { ImageRecord } from '../images';
+import { EXIT, formatJson } from '../output';
+import { rolloutStatus, type RolloutStatus } from '../rollout';
+import { formatAge, formatTable, shortDigest } from '../table';
+
+export interface TargetStatus {
+  readonly environment: EnvironmentSettings;
+  readonly service: ServiceSettings;
+  readonly deployment: string;
+  readonly container: string;
+  /** Why the Deployment could not be read, or `missing`. */
+  readonly error: string | undefined;
+  readonly running: RunningImage | undefined;
+  readonly deployedAt: Date | undefined;
+  readonly deployedBy: string | undefined;
+  readonly paused: boolean;
+  readonly rollout: RolloutStatus | undefined;
+  readonly newest: NewestImage | undefined;
+  /** Runs another digest than the newest image built for the environment. */
+  readonly drift: boolean;
+}
+
+export async function statusCommand(ctx: ShipContext): Promise<number> {
+  const settings = ctx.settings();
+  const environments = ctx.environments('all', 'status');
+  const pattern = settings.releaseTagPattern;
+  let failed = false;
+
+  // Images once per service, whatever the number of environments.
+  const images = new Map<string, ImageRecord[]>();
+  const source = ctx.images();
+  for (const service of settings.services) {
+    const repository = ctx.repositoryOf(service);
+    ctx.progress.update(`${repository}: listing images in ${source.label}…`);
+    try {
+      images.set(service.service, (await source.listImages(repository)) ?? []);
+    } catch (error) {
+      failed = true;
+      ctx.progress.done();
+      ctx.io.stderr.write(`ship status: ${(error as Error).message}\n`);
+    }
+  }
+
+  const rows: TargetStatus[] = [];
+  for (const environment of environments) {
+    ctx.progress.update(`${environment.name}: reading Deployments…`);
+    let client: Awaited<ReturnType<ReturnType<ShipContext['clusters']>['connect']>> | undefined;
+    let connectError: string | undefined;
+    try {
+      client = await ctx.retry(() => ctx.clusters().connect(environment));
+    } catch (error) {
+      connectError = `${ctx.clusters().describe(environment)}: ${(error as Error).message}`;
+    }
+    for (const service of settings.services) {
+      const serviceImages = images.get(service.service);
+      const newest =
+        serviceImages === undefined ? undefined : newestFor(environment, serviceImages, pattern);
+      for (const target of service.targets) {
+        const base = {
+          environment,
+          service,
+          deployment: target.deployment,
+          container: target.container,
+          newest,
+        };
+        let live: Deployment | undefined;
+        let error = connectError;
+        if (client !== undefined) {
+          try {
+            const reader = client;
+            live = await ctx.retry(() =>
+              reader.getDeployment(environment.namespace, target.deployment),
+            );
+            if (live === undefined) error = 'missing';
+          } catch (e) {
+            error = (e as Error).message;
+          }
+        }
+        if (error !== undefined) {
+          if (error !== 'missing') failed = true;
+          rows.push({
+            ...base,
+            error,
+            running: undefined,
+            deployedAt: undefined,
+            deployedBy: undefined,
+            paused: false,
+            rollout: undefined,
+            drift: false,
+          });
+          continue;
+        }
+        const annotations = live!.metadata.annotations ?? {};
+        const running = runningImage(live!, target.container);
+        const current =
+          running?.digest !== undefined && running.digest === annotations[ANNOTATIONS.digest];
+        const deployedAtText = current ? annotations[ANNOTATIONS.deployedAt] : undefined;
+        const deployedAt = deployedAtText === undefined ? undefined : new Date(deployedAtText);
+        rows.push({
+          ...base,
+          error: undefined,
+          running,
+          deployedAt:
+            deployedAt === undefined || Number.isNaN(deployedAt.getTime()) ? undefined : deployedAt,
+          deployedBy: current ? annotations[ANNOTATIONS.deployedBy] : undefined,
+          paused: annotations[ANNOTATIONS.paused] === 'true',
+          rollout: rolloutStatus(live!),
+          drift: newest !== undefined && running?.digest !== newest.image.digest,
+        });
+      }
+    }
+  }
+  ctx.progress.done();
+
+  if (ctx.options.json) {
+    ctx.io.stdout.write(formatJson(rows.map((row) => statusJson(row, pattern))));
+  } else {
+    ctx.io.stdout.write(statusTable(rows, pattern, ctx.deps.now()));
+    for (const row of rows) {
+      if (row.error !== undefined && row.error !== 'missing') {
+        ctx.io.stderr.write(`${row.environment.name}/${row.service.service}: ${row.error}\n`);
+      }
+    }
+  }
+  return failed ? EXIT.failure : EXIT.ok;
+}
+
+function statusJson(row: TargetStatus, pattern: string): unknown {
+  return {
+    environment: row.environment.name,
+    cluster: row.environment.clusterName,
+    namespace: row.environment.namespace,
+    service: row.service.service,
+    deployment: row.deployment,
+    container: row.container,
+    error: row.error ?? null,
+    running: row.running ?? null,
+    deployedAt: row.deployedAt?.toISOString() ?? null,
+    deployedBy: row.deployedBy ?? null,
+    paused: row.paused,
+    rollout: row.rollout ?? null,
+    newest:
+      row.newest === undefined
+        ? null
+        : {
+            tag: row.newest.tag,
+            digest: row.newest.image.digest,
+            commit: buildFacts(row.newest.image, pattern).commit ?? null,
+          },
+    drift: row.drift,
+  };
+}
+
+/** The table people read; exported for golden tests. */
+export function statusTable(rows: readonly TargetStatus[], pattern: string, now: Date): string {
+  return formatTable(
+    [
+      { header: 'ENV' },
+      { header: 'SERVICE' },
+      { header: 'TAG' },
+      { header: 'DIGEST' },
+      { header: 'COMMIT' },
+      { header: 'BUILD', align: 'right' },
+      { header: 'DEPLOYED' },
+      { header: 'ROLLOUT' },
+      { header: 'NEWEST' },
+      { header: 'NOTES' },
+    ],
+    rows.map((row) => {
+      const name =
+        row.deployment === row.service.service && row.container === row.service.service
+          ? row.service.service
+          : `${row.service.service} (${row.deployment}/${row.container})`;
+      const newest =
+        row.newest === undefined
+          ? '-'
+          : (buildFacts(row.newest.image, pattern).commitTag ?? row.newest.tag);
+      if (row.error !== undefined) {
+        const note = row.error === 'missing' ? 'no such Deployment' : 'cannot read (see below)';
+        return [row.environment.name, name, '-', '-', '-', '-', '-', '-', newest, note];
+      }
+      const running = row.running;
+      const notes = [
+        ...(row.paused ? ['paused'] : []),
+        ...(row.drift && row.newest !== undefined ? [`drift: newest is ${row.newest.tag}`] : []),
+        ...(running?.digest === undefined ? ['not pinned by digest'] : []),
+        ...(row.rollout?.specPaused === true ? ['rollout paused in Kubernetes'] : []),
+      ];
+      return [
+        row.environment.name,
+        name,
+        running?.tag ?? '-',
+        running?.digest === undefined ? '-' : shortDigest(running.digest),
+        running?.commit?.slice(0, 12) ?? '-',
+        running?.buildNumber === undefined ? '-' : `#${running.buildNumber}`,
+        row.deployedAt === undefined
+          ? '-'
+          : `${formatAge(row.deployedAt, now)} ago${row.deployedBy === undefined ? '' : ` by ${row.deployedBy}`}`,
+        row.rollout === undefined ? '-' : rolloutText(row.rollout),
+        newest,
+        notes.join('; '),
+      ];
+    }),
+  );
+}
+
+function rolloutText(status: RolloutStatus): string {
+  if (status.state === 'progressing') {
+    return status.observed
+      ? `progressing: ${status.updated}/${status.desired} updated, ${status.available} available`
+      : 'progressing: not yet observed';
+  }
+  return status.state;
+}

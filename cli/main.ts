@@ -1,0 +1,368 @@
+/**
+ * The `ship` command line: parses arguments (node:util parseArgs, strict), prints help, runs one
+ * command and turns what happened into an exit code (0 done, 1 failure, 2 usage). bin/ship.js
+ * calls {@link runShip} with the process's streams; tests call it with buffers.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { ConfigError } from '../lib/config';
+import { historyCommand } from './commands/history';
+import { deployCommand, rollbackCommand } from './commands/deploy';
+import { imagesCommand } from './commands/images';
+import { pauseCommand } from './commands/pause';
+import { statusCommand } from './commands/status';
+import { tagsCommand } from './commands/tags';
+import { REGISTRY_PASSWORD_ENV, ShipContext, type CliDeps, type GlobalOptions } from './context';
+import { RegistryAccessError } from './images';
+import { EXIT, ShipError, UsageError, type CliIo } from './output';
+import { SettingsFileError } from './settings';
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+type Values = Record<string, string | boolean | string[] | undefined>;
+
+const CONFIG_OPTIONS: Options = {
+  config: { type: 'string' },
+  set: { type: 'string', short: 'c', multiple: true },
+};
+const REGISTRY_OPTIONS: Options = {
+  region: { type: 'string' },
+  registry: { type: 'string' },
+  'registry-user': { type: 'string' },
+  'repository-prefix': { type: 'string' },
+};
+const CLUSTER_OPTIONS: Options = {
+  region: { type: 'string' },
+  kubeconfig: { type: 'string' },
+  context: { type: 'string' },
+  env: { type: 'string' },
+};
+const ROLLOUT_OPTIONS: Options = {
+  'no-wait': { type: 'boolean' },
+  timeout: { type: 'string' },
+};
+const COMMON: Options = {
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+};
+
+const CONFIG_HELP = `  --config <file>        the app's cdk.json (default: the one of this checkout)
+  -c, --set <key=value>  override a configuration key, as \`cdk -c\` (repeatable)`;
+const REGISTRY_HELP = `  --region <region>      AWS region of ECR and EKS (default: AWS_REGION, AWS_DEFAULT_REGION)
+  --registry <url>       read images from this OCI registry instead of ECR, e.g. http://127.0.0.1:30500
+  --registry-user <name> basic-auth user for --registry; password in ${REGISTRY_PASSWORD_ENV}
+                         (default: the credentials \`docker login\` stored, if any)
+  --repository-prefix <p> repositories in --registry are <p>/<service> (default: <service>)`;
+const CLUSTER_HELP = `  --env <name>           the environment (default: the only one; status and history: all)
+  --kubeconfig <file>    reach the cluster through a kubeconfig instead of EKS by name
+  --context <name>       the kubeconfig context (default: its current-context)`;
+const ROLLOUT_HELP = `  --no-wait              do not follow the rollout (default: follow it until done or failed)
+  --timeout <seconds>    how long to follow it (default: 600, the default progress deadline)`;
+const COMMON_HELP = `  --json                 one JSON document on stdout, for scripts
+  -h, --help             this help`;
+
+interface Command {
+  readonly summary: string;
+  readonly usage: string;
+  readonly details: string;
+  readonly options: Options;
+  readonly optionHelp: string;
+  readonly positionals: number;
+  run(ctx: ShipContext, positionals: string[], values: Values): Promise<number>;
+}
+
+const COMMANDS: Record<string, Command> = {
+  tags: {
+    summary: 'the tags the current git checkout would get',
+    usage: 'ship tags [--git-dir <dir>] [--build-number <n>]',
+    details:
+      "Computes the tags with the buildspec's own code (buildspecs/image-tags.js) and the app's\n" +
+      'release tag pattern: the commit tag, release tags at HEAD, and with --build-number the\n' +
+      'sortable <branch>-<sha7>-<build> tag.',
+    options: {
+      'git-dir': { type: 'string' },
+      'build-number': { type: 'string' },
+      ...CONFIG_OPTIONS,
+    },
+    optionHelp: `  --git-dir <dir>        the checkout to read (default: the current directory)
+  --build-number <n>     the build number for the sortable tag
+${CONFIG_HELP}`,
+    positionals: 0,
+    run: (ctx, _p, values) =>
+      Promise.resolve(
+        tagsCommand(ctx, {
+          ...(values['git-dir'] === undefined ? {} : { 'git-dir': values['git-dir'] as string }),
+          ...(values['build-number'] === undefined
+            ? {}
+            : { 'build-number': values['build-number'] as string }),
+        }),
+      ),
+  },
+  images: {
+    summary: 'images per service: tags by digest, commit, push time, size, scan findings',
+    usage: 'ship images [service]',
+    details:
+      'One row per image (manifest digest) with every tag that names it, newest first. From ECR,\n' +
+      'or from any OCI distribution registry with --registry (catalog, tags lists, manifests).',
+    options: { ...CONFIG_OPTIONS, ...REGISTRY_OPTIONS },
+    optionHelp: `${REGISTRY_HELP}\n${CONFIG_HELP}`,
+    positionals: 1,
+    run: (ctx, positionals) => imagesCommand(ctx, positionals[0]),
+  },
+  status: {
+    summary: 'what runs where, its rollout, and the newest image built for it',
+    usage: 'ship status [--env <name>]',
+    details:
+      'Per environment and service: the running tag, digest, commit, build and when it was\n' +
+      'deployed; the rollout judged as `kubectl rollout status` judges it; the newest image built\n' +
+      "for the environment's branches or releases. Flags drift and paused services.\n" +
+      'Exit status 1 when a cluster or registry could not be read.',
+    options: { ...CONFIG_OPTIONS, ...REGISTRY_OPTIONS, ...CLUSTER_OPTIONS },
+    optionHelp: `${CLUSTER_HELP}\n${REGISTRY_HELP}\n${CONFIG_HELP}`,
+    positionals: 0,
+    run: (ctx) => statusCommand(ctx),
+  },
+  deploy: {
+    summary: 'deploy a tag, pinned by the digest it names now',
+    usage: 'ship deploy <service> <tag> [--env <name>] [--allow-older]',
+    details:
+      "Through the deployer's own plan: the image is <repository>:<tag>@<digest>, the Deployment\n" +
+      'gets the same annotations, and the PATCH is conditional on what was read. An image older\n' +
+      'than the running build is refused unless --allow-older (or use ship rollback). Automatic\n' +
+      'deploys stay as they are (paused or not). Exit status 1 when a rollout fails or times out.',
+    options: {
+      ...CONFIG_OPTIONS,
+      ...REGISTRY_OPTIONS,
+      ...CLUSTER_OPTIONS,
+      ...ROLLOUT_OPTIONS,
+      'allow-older': { type: 'boolean' },
+    },
+    optionHelp: `  --allow-older          deploy even if the running build is newer
+${ROLLOUT_HELP}\n${CLUSTER_HELP}\n${REGISTRY_HELP}\n${CONFIG_HELP}`,
+    positionals: 2,
+    run: (ctx, positionals, values) =>
+      deployCommand(ctx, positionals[0], positionals[1], {
+        ...rolloutOptions(values, 'deploy'),
+        allowOlder: values['allow-older'] === true,
+      }),
+  },
+  rollback: {
+    summary: 'deploy the image before the current one (or --to <tag>) and pause',
+    usage: 'ship rollback <service> [--to <tag>] [--no-pause] [--env <name>]',
+    details:
+      "Without --to: the newest earlier revision in the Deployment's ReplicaSet history whose image\n" +
+      'differs, pinned by its digest (which must still be in the registry). Automatic deploys of\n' +
+      'the service are paused in the same PATCH, so the next build does not undo the rollback;\n' +
+      '`ship resume` turns them back on.',
+    options: {
+      ...CONFIG_OPTIONS,
+      ...REGISTRY_OPTIONS,
+      ...CLUSTER_OPTIONS,
+      ...ROLLOUT_OPTIONS,
+      to: { type: 'string' },
+      'no-pause': { type: 'boolean' },
+    },
+    optionHelp: `  --to <tag>             roll back to this tag instead
+  --no-pause             leave automatic deploys on
+${ROLLOUT_HELP}\n${CLUSTER_HELP}\n${REGISTRY_HELP}\n${CONFIG_HELP}`,
+    positionals: 1,
+    run: (ctx, positionals, values) =>
+      rollbackCommand(ctx, positionals[0], {
+        ...rolloutOptions(values, 'rollback'),
+        to: values.to as string | undefined,
+        pause: values['no-pause'] !== true,
+      }),
+  },
+  pause: {
+    summary: 'pause automatic deploys of a service',
+    usage: 'ship pause <service> [--env <name>]',
+    details:
+      'Builds still push images; the deployer skips the service (reason "paused") until\n' +
+      '`ship resume`. `ship deploy` still works.',
+    options: { ...CONFIG_OPTIONS, ...CLUSTER_OPTIONS },
+    optionHelp: `${CLUSTER_HELP}\n${CONFIG_HELP}`,
+    positionals: 1,
+    run: (ctx, positionals) => pauseCommand(ctx, positionals[0], true),
+  },
+  resume: {
+    summary: 'resume automatic deploys of a service',
+    usage: 'ship resume <service> [--env <name>]',
+    details: 'The next successful build of the service deploys again.',
+    options: { ...CONFIG_OPTIONS, ...CLUSTER_OPTIONS },
+    optionHelp: `${CLUSTER_HELP}\n${CONFIG_HELP}`,
+    positionals: 1,
+    run: (ctx, positionals) => pauseCommand(ctx, positionals[0], false),
+  },
+  history: {
+    summary: 'rollout history: revision, tag, commit, build, change-cause',
+    usage: 'ship history <service> [--env <name>]',
+    details:
+      "From the Deployment's ReplicaSets (what `kubectl rollout history` reads), newest first,\n" +
+      'with the commit and build the annotations recorded for each revision.',
+    options: { ...CONFIG_OPTIONS, ...CLUSTER_OPTIONS },
+    optionHelp: `${CLUSTER_HELP}\n${CONFIG_HELP}`,
+    positionals: 1,
+    run: (ctx, positionals) => historyCommand(ctx, positionals[0]),
+  },
+};
+
+export const USAGE = `ship: DockerCoins from commit to cluster. Which tag is which commit, what runs
+where; deploy, roll back and pause, through the deployer's own code.
+
+Usage: ship <command> [arguments] [options]
+
+Commands:
+${Object.entries(COMMANDS)
+  .map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`)
+  .join('\n')}
+
+\`ship <command> --help\` tells more. Every command takes --json and --help.
+
+Exit status: 0 done, 1 failure (the message names the value and the fix), 2 usage error.
+`;
+
+function commandHelp(command: Command): string {
+  return `Usage: ${command.usage} [options]
+
+${command.summary[0]!.toUpperCase()}${command.summary.slice(1)}.
+${command.details}
+
+Options:
+${command.optionHelp}
+${COMMON_HELP}
+`;
+}
+
+function rolloutOptions(
+  values: Values,
+  command: string,
+): { wait: boolean; timeoutSeconds: number } {
+  const text = values.timeout as string | undefined;
+  let timeoutSeconds = 600;
+  if (text !== undefined) {
+    if (!/^[1-9][0-9]{0,5}$/.test(text)) {
+      throw new UsageError(
+        `--timeout ${JSON.stringify(text)} is not a number of seconds (1 to 999999).`,
+        command,
+      );
+    }
+    timeoutSeconds = Number(text);
+  }
+  return { wait: values['no-wait'] !== true, timeoutSeconds };
+}
+
+/** Runs one command line; resolves to the exit status. Never throws for a user's mistake. */
+export async function runShip(argv: readonly string[], io: CliIo, deps: CliDeps): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    (name === undefined ? io.stderr : io.stdout).write(USAGE);
+    return name === undefined ? EXIT.usage : EXIT.ok;
+  }
+  const command = COMMANDS[name];
+  if (command === undefined) {
+    io.stderr.write(
+      `ship: unknown command ${JSON.stringify(name)}; the commands are ${Object.keys(COMMANDS).join(', ')}. ` +
+        'Run ship --help.\n',
+    );
+    return EXIT.usage;
+  }
+  let ctx: ShipContext | undefined;
+  try {
+    let parsed: { values: Values; positionals: string[] };
+    try {
+      parsed = parseArgs({
+        args: [...rest],
+        // Every command takes the global options, so one alias serves them all (as kubectl's flags);
+        // each command's help lists those it uses.
+        options: {
+          ...CONFIG_OPTIONS,
+          ...REGISTRY_OPTIONS,
+          ...CLUSTER_OPTIONS,
+          ...command.options,
+          ...COMMON,
+        },
+        allowPositionals: true,
+        strict: true,
+      }) as { values: Values; positionals: string[] };
+    } catch (error) {
+      throw new UsageError(
+        (error as Error).message.replace(/\. To specify a positional.*$/s, '.'),
+        name,
+      );
+    }
+    const { values, positionals } = parsed;
+    if (values.help === true) {
+      io.stdout.write(commandHelp(command));
+      return EXIT.ok;
+    }
+    if (positionals.length > command.positionals) {
+      throw new UsageError(
+        `too many arguments: ${positionals
+          .slice(command.positionals)
+          .map((p) => JSON.stringify(p))
+          .join(' ')}; usage: ${command.usage}`,
+        name,
+      );
+    }
+    for (const [key, value] of Object.entries(values)) {
+      if (value === '') throw new UsageError(`--${key} needs a value.`, name);
+    }
+    const options: GlobalOptions = {
+      config: values.config as string | undefined,
+      context: (values.set as string[] | undefined) ?? [],
+      region: values.region as string | undefined,
+      registry: values.registry as string | undefined,
+      registryUser: values['registry-user'] as string | undefined,
+      repositoryPrefix: values['repository-prefix'] as string | undefined,
+      kubeconfig: values.kubeconfig as string | undefined,
+      kubeContext: values.context as string | undefined,
+      environment: values.env as string | undefined,
+      json: values.json === true,
+    };
+    ctx = new ShipContext(options, io, deps);
+    return await command.run(ctx, positionals, values);
+  } catch (error) {
+    ctx?.progress.done();
+    if (error instanceof UsageError) {
+      io.stderr.write(
+        `ship ${name}: ${error.message}\nRun ship ${error.command ?? name} --help for usage.\n`,
+      );
+      return EXIT.usage;
+    }
+    if (error instanceof ConfigError) {
+      io.stderr.write(`ship ${name}: configuration: ${error.message}\n`);
+      return EXIT.failure;
+    }
+    if (
+      error instanceof ShipError ||
+      error instanceof SettingsFileError ||
+      error instanceof RegistryAccessError ||
+      isKnownError(error)
+    ) {
+      io.stderr.write(`ship ${name}: ${(error as Error).message}\n`);
+      return EXIT.failure;
+    }
+    io.stderr.write(
+      `ship ${name}: unexpected error, please report it: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+    return EXIT.failure;
+  } finally {
+    ctx?.close();
+  }
+}
+
+/** Errors of our own modules whose message is complete (named classes, not a TypeError). */
+function isKnownError(error: unknown): boolean {
+  return (
+    error instanceof Error &&
+    [
+      'TransientError',
+      'PermanentError',
+      'RetryLaterError',
+      'ConflictError',
+      'KubeconfigError',
+      'KubeCredentialError',
+      'RegistryError',
+      'NotFoundError',
+      'TagInputError',
+    ].includes(error.name)
+  );
+}
