@@ -41,9 +41,13 @@ export async function statusCommand(ctx: ShipContext): Promise<number> {
   const pattern = settings.releaseTagPattern;
   let failed = false;
 
-  // Images once per service, whatever the number of environments.
-  const images = new Map<string, ImageRecord[]>();
+  // Both ends are set up first, so a wrong kubeconfig or region is said before any request.
+  const clusters = ctx.clusters();
   const source = ctx.images();
+
+  // Images once per service, whatever the number of environments. A registry that fails once is
+  // not asked again for the other services: the cluster side is still reported.
+  const images = new Map<string, ImageRecord[]>();
   for (const service of settings.services) {
     const repository = ctx.repositoryOf(service);
     ctx.progress.update(`${repository}: listing images in ${source.label}…`);
@@ -52,19 +56,20 @@ export async function statusCommand(ctx: ShipContext): Promise<number> {
     } catch (error) {
       failed = true;
       ctx.progress.done();
-      ctx.io.stderr.write(`ship status: ${(error as Error).message}\n`);
+      ctx.io.stderr.write(`ship status: ${(error as Error).message} (newest images not shown)\n`);
+      break;
     }
   }
 
   const rows: TargetStatus[] = [];
   for (const environment of environments) {
     ctx.progress.update(`${environment.name}: reading Deployments…`);
-    let client: Awaited<ReturnType<ReturnType<ShipContext['clusters']>['connect']>> | undefined;
+    let client: Awaited<ReturnType<typeof clusters.connect>> | undefined;
     let connectError: string | undefined;
     try {
-      client = await ctx.retry(() => ctx.clusters().connect(environment));
+      client = await ctx.retry(() => clusters.connect(environment));
     } catch (error) {
-      connectError = `${ctx.clusters().describe(environment)}: ${(error as Error).message}`;
+      connectError = `${clusters.describe(environment)}: ${(error as Error).message}`;
     }
     for (const service of settings.services) {
       const serviceImages = images.get(service.service);

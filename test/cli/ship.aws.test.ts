@@ -144,6 +144,16 @@ describe('ship against ECR (moto) and EKS by name (stub + in-test API server)', 
     expect(rows.find((r) => r.service === 'rng')).toMatchObject({ error: 'missing' });
   });
 
+  test('Given a registry that cannot be reached, when ship status runs, then the clusters are still reported, the registry failure is said once, and the exit status is 1', async () => {
+    const result = await ship(['status', '--registry', 'http://127.0.0.1:9']);
+    expect(result.status).toBe(1);
+    expect(result.stdout).toMatch(/^main {2}hasher +9f8e7d6c5b4a /m);
+    expect(result.stderr.match(/newest images not shown/g)).toHaveLength(1);
+    expect(result.stderr).toMatch(
+      /registry 127\.0\.0\.1:9 is unreachable at http:\/\/127\.0\.0\.1:9/,
+    );
+  });
+
   test('Given a tag that is not in ECR, when deployed, then exit 1 and nothing is patched', async () => {
     kube.resetRequests();
     const result = await ship(['deploy', 'hasher', 'v9.9.9', '--no-wait']);
