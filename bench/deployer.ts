@@ -19,7 +19,7 @@ import * as esbuild from 'esbuild';
 import { parse as parseYaml } from 'yaml';
 import { DEPLOYER_BUNDLING, DEPLOYER_ENTRY } from '../lib/constructs/deployer';
 import { DEPLOYER_METRICS, formatDeployerEnvironment } from '../lib/deployer-contract';
-import { eksToken } from '../lambda/deployer/adapters/token';
+import { eksToken } from '../core/aws/eks-token';
 import { makeHandler, type DeployerDeps, type DeployerResult } from '../lambda/deployer/handler';
 import { productionDeps } from '../lambda/deployer/production';
 import { createTelemetry, type Telemetry } from '../lambda/deployer/telemetry';

@@ -186,7 +186,7 @@ function footnotes(input: ReportInput): string {
     '  per event (new SDK clients, DescribeCluster, token, TLS connection).',
     '- Requests: the minimum is 1 ECR DescribeImages + 1 GET + 1 PATCH per Deployment; the SNS',
     '  Publish of the outcome notification is outside it and shown apart.',
-    '- EKS token: eksToken (lambda/deployer/adapters/token.ts) awaited in a loop, against',
+    '- EKS token: eksToken (core/aws/eks-token.ts) awaited in a loop, against',
     '  `aws eks get-token` as a process (no network: it presigns locally). Both tokens verified.',
     '- Naive baseline: one plain Stack with new ecr.Repository(stack, name) per service; no',
     '  options, no outputs, no cdk-nag (nag-on time n/a). It is shown for comparison, never judged.',

@@ -6,7 +6,7 @@
  */
 import { classifyTag, sanitizeTag } from '../buildspecs/image-tags';
 import type { EnvironmentSettings, ServiceSettings } from '../lib/deployer-contract';
-import type { DesiredImage } from '../lambda/deployer/types';
+import type { DesiredImage } from '../core/types';
 import type { ImageRecord } from './images';
 
 const SORTABLE = /^(.+)-([0-9a-f]{7})-([1-9][0-9]{0,15})$/;

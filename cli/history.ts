@@ -11,8 +11,8 @@
  * commit or build. `kubernetes.io/change-cause` is shown whatever wrote it, as kubectl shows it.
  */
 import { ANNOTATIONS, quoteValue } from '../lib/deployer-contract';
-import { parseImageReference, runningImage } from '../lambda/deployer/plan';
-import type { Deployment, DesiredImage, ReplicaSet } from '../lambda/deployer/types';
+import { parseImageReference, runningImage } from '../core/plan';
+import type { Deployment, DesiredImage, ReplicaSet } from '../core/types';
 
 /** Where the Deployment controller keeps the revision, on the Deployment and on each ReplicaSet. */
 export const REVISION_ANNOTATION = 'deployment.kubernetes.io/revision';

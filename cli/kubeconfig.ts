@@ -5,7 +5,7 @@
  * certificate, or an exec plugin. Paths in a kubeconfig are relative to its file, as kubectl has it.
  *
  * `aws eks get-token --cluster-name <name>` (what `aws eks update-kubeconfig` writes) is not run
- * but signed in-process by the deployer's token code (adapters/token.ts): the same token, without
+ * but signed in-process by the deployer's token code (core/aws/eks-token.ts): the same token, without
  * a second of Python start-up per command. Anything else it could be asked (`--role-arn`, another
  * flag, another environment variable) runs the command as written, so nothing is half-understood.
  *
@@ -18,8 +18,8 @@ import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { EKSClient } from '@aws-sdk/client-eks';
 import { parse as parseYaml } from 'yaml';
-import { createKubeClient, type HttpsKubeClient } from '../lambda/deployer/adapters/kube';
-import { createTokenCache, type TokenKey } from '../lambda/deployer/adapters/token';
+import { createKubeClient, type HttpsKubeClient } from '../core/kube';
+import { createTokenCache, type TokenKey } from '../core/aws/eks-token';
 
 /** A kubeconfig that cannot be read or used as written; the message names the file, key and fix. */
 export class KubeconfigError extends Error {
@@ -493,7 +493,7 @@ export type CredentialSource =
   | 'client-certificate'
   /** The exec plugin is run (and its token cached until it expires). */
   | 'exec'
-  /** The user's `aws eks get-token` is signed here, by adapters/token.ts, and not run. */
+  /** The user's `aws eks get-token` is signed here, by core/aws/eks-token.ts, and not run. */
   | 'aws-eks-in-process'
   | 'none';
 

@@ -37,8 +37,8 @@ import {
   isLoopback,
   registryBaseUrl,
 } from '../buildspecs/registry';
-import { classifyAwsError } from '../lambda/deployer/adapters/retry';
-import { PermanentError, TransientError, type ImageVerifier } from '../lambda/deployer/types';
+import { classifyAwsError } from '../core/retry';
+import { PermanentError, TransientError, type ImageVerifier } from '../core/types';
 import {
   RegistryAccessError,
   type ImageRecord,

@@ -1,6 +1,6 @@
 /**
  * `ship deploy <service> <tag>` and `ship rollback <service> [--to <tag>]`: a person's deploy,
- * through the deployer's own plan and apply (lambda/deployer/plan.ts, apply.ts): the image pinned
+ * through the deployer's own plan and apply (core/plan.ts, core/apply.ts): the image pinned
  * by the digest the registry gives for the tag now, the same annotations, the same conditional
  * PATCH. Every Deployment of the service is read and planned before any is patched, so a refusal
  * changes nothing; then each is patched and its rollout followed until it is done, failed or the
@@ -8,14 +8,14 @@
  */
 import { classifyTag } from '../../buildspecs/image-tags';
 import type { ServiceSettings } from '../../lib/deployer-contract';
-import { deployTarget } from '../../lambda/deployer/apply';
-import { planTarget, runningImage, type PlanOptions } from '../../lambda/deployer/plan';
-import type { DesiredImage, TargetOutcome, TargetRef } from '../../lambda/deployer/types';
+import { deployTarget } from '../../core/apply';
+import { planTarget, runningImage, type PlanOptions } from '../../core/plan';
+import type { DesiredImage, TargetOutcome, TargetRef } from '../../core/types';
 import { desiredFromImage, NotDeployableError } from '../builds';
 import type { ShipContext } from '../context';
 import { desiredFromRevision, previousImage, rolloutHistory } from '../history';
 import { EXIT, ShipError, UsageError, formatJson } from '../output';
-import { rolloutStatus, type RolloutStatus } from '../rollout';
+import { rolloutStatus, type RolloutStatus } from '../../core/rollout';
 import { shortDigest } from '../table';
 
 export interface RolloutOptions {

@@ -3,7 +3,7 @@
  * by the annotation the deployer reads (`ship.dockercoins.io/paused`), through apply.ts's
  * applyPause. A person's `ship deploy` still works while paused.
  */
-import { applyPause, type PauseOutcome } from '../../lambda/deployer/apply';
+import { applyPause, type PauseOutcome } from '../../core/apply';
 import type { ShipContext } from '../context';
 import { EXIT, formatJson } from '../output';
 

@@ -9,13 +9,13 @@ import {
   type EnvironmentSettings,
   type ServiceSettings,
 } from '../../lib/deployer-contract';
-import { runningImage } from '../../lambda/deployer/plan';
-import type { Deployment, RunningImage } from '../../lambda/deployer/types';
+import { runningImage } from '../../core/plan';
+import type { Deployment, RunningImage } from '../../core/types';
 import { buildFacts, newestFor, type NewestImage } from '../builds';
 import type { ShipContext } from '../context';
 import type { ImageRecord } from '../images';
 import { EXIT, formatJson } from '../output';
-import { rolloutStatus, type RolloutStatus } from '../rollout';
+import { rolloutStatus, type RolloutStatus } from '../../core/rollout';
 import { formatAge, formatTable, shortDigest } from '../table';
 
 export interface TargetStatus {

@@ -11,14 +11,14 @@
  *   destination queue. Retries are safe: what was deployed is skipped as `already-running`.
  */
 import type { DeployerSettings } from '../../lib/deployer-contract';
-import { applyBuild, needsRetry, type Retry } from './apply';
+import { applyBuild, needsRetry, type Retry } from '../../core/apply';
 import {
   describeBuildPlan,
   describeOutcome,
   describeTargetPlan,
   formatNotification,
-} from './describe';
-import { buildFromVariables, parseEvent } from './parse';
+} from '../../core/describe';
+import { buildFromVariables, parseEvent } from '../../core/parse';
 import { productionDeps } from './production';
 import type { Telemetry } from './telemetry';
 import {
@@ -30,7 +30,7 @@ import {
   type DeployOutcome,
   type ImageVerifier,
   type Notifier,
-} from './types';
+} from '../../core/types';
 
 /** Everything the handler talks to. Built once per container. */
 export interface DeployerDeps {

@@ -7,8 +7,8 @@
 import { parseDeployerSettings } from '../../lib/deployer-contract';
 import { createBuildLookup, newCodeBuildClient } from './adapters/codebuild';
 import { createImageVerifier, newEcrClient } from './adapters/ecr';
-import { createClusterConnector, newEksClient } from './adapters/eks';
-import { createRetry } from './adapters/retry';
+import { createClusterConnector, newEksClient } from '../../core/aws/eks';
+import { createRetry } from '../../core/retry';
 import { createNotifier, newSnsClient } from './adapters/sns';
 import type { DeployerDeps } from './handler';
 import { createTelemetry, type Telemetry } from './telemetry';

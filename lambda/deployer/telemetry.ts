@@ -6,7 +6,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { DEPLOYER_METRICS } from '../../lib/deployer-contract';
-import type { DeployOutcome, InvalidEventError } from './types';
+import type { DeployOutcome, InvalidEventError } from '../../core/types';
 
 export interface Telemetry {
   readonly logger: Logger;

@@ -7,8 +7,8 @@ import {
 } from '../../cli/history';
 import { historyTable } from '../../cli/commands/history';
 import { ANNOTATIONS } from '../../lib/deployer-contract';
-import { planPause, planTarget } from '../../lambda/deployer/plan';
-import type { Deployment, DesiredImage, ReplicaSet, TargetRef } from '../../lambda/deployer/types';
+import { planPause, planTarget } from '../../core/plan';
+import type { Deployment, DesiredImage, ReplicaSet, TargetRef } from '../../core/types';
 import { startKubeApiServer, type KubeApiServer } from '../support/kube-apiserver';
 
 // The history as the Deployment controller leaves it: the in-test API server keeps ReplicaSets,

@@ -13,7 +13,7 @@ import {
   type KubeconfigConnector,
   type KubeconfigConnectorOptions,
 } from '../../cli/kubeconfig';
-import { PermanentError, TransientError } from '../../lambda/deployer/types';
+import { PermanentError, TransientError } from '../../core/types';
 import { clientCertificate, selfSignedCertificate } from '../support/certificate';
 import type { AwsCredentials } from '../support/eks-token';
 import { startKubeApiServer, type KubeApiServer } from '../support/kube-apiserver';

@@ -25,7 +25,7 @@ import {
   ociImageVerifier,
   parseRegistryUrl,
 } from '../../cli/registries';
-import { PermanentError, TransientError } from '../../lambda/deployer/types';
+import { PermanentError, TransientError } from '../../core/types';
 import { Buildah, fixtureContext } from '../support/buildah';
 import {
   imageManifest,

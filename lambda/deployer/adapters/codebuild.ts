@@ -3,8 +3,8 @@
  * variables. The id is passed as the event gives it, `<project>:<uuid>` (AWS also accepts the ARN).
  */
 import { BatchGetBuildsCommand, CodeBuildClient } from '@aws-sdk/client-codebuild';
-import type { BuildLookup } from '../types';
-import { AWS_CLIENT_DEFAULTS, awsFailure } from './retry';
+import type { BuildLookup } from '../../../core/types';
+import { AWS_CLIENT_DEFAULTS, awsFailure } from '../../../core/retry';
 
 /** The CodeBuild client the deployer uses (SDK retries off: retry.ts retries). */
 export function newCodeBuildClient(region: string): CodeBuildClient {

@@ -5,8 +5,8 @@
  * only then is each tag asked on its own to tell which one.
  */
 import { DescribeImagesCommand, ECRClient, type ImageDetail } from '@aws-sdk/client-ecr';
-import type { ImageVerifier } from '../types';
-import { AWS_CLIENT_DEFAULTS, awsFailure } from './retry';
+import type { ImageVerifier } from '../../../core/types';
+import { AWS_CLIENT_DEFAULTS, awsFailure } from '../../../core/retry';
 
 /** The ECR client the deployer uses (SDK retries off: retry.ts retries). */
 export function newEcrClient(region: string): ECRClient {

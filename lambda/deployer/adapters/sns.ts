@@ -4,8 +4,8 @@
  * a cut says so.
  */
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
-import type { Notifier } from '../types';
-import { AWS_CLIENT_DEFAULTS, awsFailure } from './retry';
+import type { Notifier } from '../../../core/types';
+import { AWS_CLIENT_DEFAULTS, awsFailure } from '../../../core/retry';
 
 /** The SNS client the deployer uses (SDK retries off: retry.ts retries). */
 export function newSnsClient(region: string): SNSClient {

@@ -5,7 +5,7 @@ import { ANNOTATIONS, DEPLOYER_METRICS } from '../../../lib/deployer-contract';
 import { makeHandler, type DeployerResult } from '../../../lambda/deployer/handler';
 import { productionDeps } from '../../../lambda/deployer/production';
 import { createTelemetry } from '../../../lambda/deployer/telemetry';
-import type { TargetOutcome } from '../../../lambda/deployer/types';
+import type { TargetOutcome } from '../../../core/types';
 import {
   deployerEnvironment,
   detailOf,

@@ -3,7 +3,7 @@ import {
   createBuildLookup,
   newCodeBuildClient,
 } from '../../../../lambda/deployer/adapters/codebuild';
-import { PermanentError, TransientError } from '../../../../lambda/deployer/types';
+import { PermanentError, TransientError } from '../../../../core/types';
 import {
   createCodeBuildProject,
   getCodeBuild,

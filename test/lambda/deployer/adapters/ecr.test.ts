@@ -1,6 +1,6 @@
 import { ECRClient } from '@aws-sdk/client-ecr';
 import { createImageVerifier, newEcrClient } from '../../../../lambda/deployer/adapters/ecr';
-import { PermanentError, TransientError } from '../../../../lambda/deployer/types';
+import { PermanentError, TransientError } from '../../../../core/types';
 import { putEcrImage, startMoto, useEnv, type RunningMoto } from '../../../support/moto';
 import { startAwsErrorServer } from './aws-error-server';
 

@@ -5,7 +5,7 @@ import {
   snsMessage,
   snsSubject,
 } from '../../../../lambda/deployer/adapters/sns';
-import { PermanentError, TransientError } from '../../../../lambda/deployer/types';
+import { PermanentError, TransientError } from '../../../../core/types';
 import { createTopicWithQueue, startMoto, useEnv, type RunningMoto } from '../../../support/moto';
 import { startAwsErrorServer } from './aws-error-server';
 

@@ -3,7 +3,7 @@
  * at a time and each on its own, and says what happened to each. All decisions are plan.ts's;
  * this module only reads, asks plan, and writes, with the retries each failure kind allows.
  */
-import type { DeployerSettings } from '../../lib/deployer-contract';
+import type { DeployerSettings } from '../lib/deployer-contract';
 import { planBuild, planPause, planTarget, type PlanOptions } from './plan';
 import {
   ConflictError,

@@ -1,5 +1,5 @@
-import { isRolloutFinished, rolloutStatus, type RolloutStatus } from '../../cli/rollout';
-import type { Deployment } from '../../lambda/deployer/types';
+import { isRolloutFinished, rolloutStatus, type RolloutStatus } from '../../core/rollout';
+import type { Deployment } from '../../core/types';
 import { startKubeApiServer, type KubeApiServer } from '../support/kube-apiserver';
 
 // kubectl's DeploymentStatusViewer (k8s.io/kubectl/pkg/polymorphichelpers/rollout_status.go),

@@ -1,20 +1,16 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Build } from '@aws-sdk/client-codebuild';
-import { EXPORTED_VARIABLES } from '../../../lib/build-contract';
-import { CONTROL_CHARACTERS } from '../../../lib/deployer-contract';
+import { EXPORTED_VARIABLES } from '../../lib/build-contract';
+import { CONTROL_CHARACTERS } from '../../lib/deployer-contract';
 import {
   MAX_STRING_LENGTH,
   MAX_VARIABLES,
   buildFromVariables,
   parseEvent,
   variablesFromBuild,
-} from '../../../lambda/deployer/parse';
-import {
-  InvalidEventError,
-  type BuildIdentity,
-  type BuildRecord,
-} from '../../../lambda/deployer/types';
+} from '../../core/parse';
+import { InvalidEventError, type BuildIdentity, type BuildRecord } from '../../core/types';
 import {
   AWS_SAMPLE_EVENT,
   HASHER,
@@ -26,7 +22,7 @@ import {
   settings,
   variablesOf,
   type Json,
-} from '../../fixtures/events/fixtures';
+} from '../fixtures/events/fixtures';
 
 const SETTINGS = settings();
 const OTHER_COMMIT = 'aaaabbbbccccddddeeeeffff0000111122223333';
@@ -79,10 +75,7 @@ const HASHER_IDENTITY: BuildIdentity = {
 
 describe('good events', () => {
   test('Given the fixture file, then its build number is written as CodeBuild writes it, a float', () => {
-    const raw = readFileSync(
-      path.join(__dirname, '../../fixtures/events', HASHER_MAIN_EVENT),
-      'utf8',
-    );
+    const raw = readFileSync(path.join(__dirname, '../fixtures/events', HASHER_MAIN_EVENT), 'utf8');
     expect(raw).toMatch(/"build-number": 55\.0,/);
   });
 

@@ -4,8 +4,8 @@ import {
   createRetry,
   RetryLaterError,
   withRetries,
-} from '../../../../lambda/deployer/adapters/retry';
-import { ConflictError, PermanentError, TransientError } from '../../../../lambda/deployer/types';
+} from '../../core/retry';
+import { ConflictError, PermanentError, TransientError } from '../../core/types';
 
 /** An operation failing with the given errors in turn, then returning 'done'. */
 function flaky(errors: Error[]) {

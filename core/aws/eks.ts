@@ -5,11 +5,11 @@
  * failure marks the description stale: a recreated cluster (new endpoint or CA) is read again.
  */
 import { DescribeClusterCommand, EKSClient, type Cluster } from '@aws-sdk/client-eks';
-import type { EnvironmentSettings } from '../../../lib/deployer-contract';
+import type { EnvironmentSettings } from '../../lib/deployer-contract';
 import { PermanentError, TransientError, type ClusterConnector } from '../types';
-import { createKubeClient, type HttpsKubeClient } from './kube';
-import { AWS_CLIENT_DEFAULTS, awsFailure } from './retry';
-import { createTokenCache, type TokenCache } from './token';
+import { createKubeClient, type HttpsKubeClient } from '../kube';
+import { AWS_CLIENT_DEFAULTS, awsFailure } from '../retry';
+import { createTokenCache, type TokenCache } from './eks-token';
 
 /** The EKS client the deployer uses in `region` (SDK retries off: retry.ts retries). */
 export function newEksClient(region: string): EKSClient {

@@ -4,8 +4,8 @@
  * and the handler wrap each call in a {@link Retry} made here. SDK clients are built with
  * `maxAttempts: 1` (see {@link AWS_CLIENT_DEFAULTS}) so that retries do not multiply.
  */
-import type { Retry } from '../apply';
-import { PermanentError, TransientError } from '../types';
+import type { Retry } from './apply';
+import { PermanentError, TransientError } from './types';
 
 /** A transient failure whose server said when to come back (`Retry-After`). */
 export class RetryLaterError extends TransientError {

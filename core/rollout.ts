@@ -17,7 +17,7 @@
  * changed waits at step 3 for ever, since the controller rolls nothing out. The result carries
  * `specPaused` so that `ship` can say why.
  */
-import type { Deployment } from '../lambda/deployer/types';
+import type { Deployment } from './types';
 
 export interface RolloutStatus {
   /** `ready`: kubectl says "successfully rolled out"; `failed`: it exits with an error. */

@@ -1,4 +1,4 @@
-import type { EnvironmentSettings } from '../../../lib/deployer-contract';
+import type { EnvironmentSettings } from '../../lib/deployer-contract';
 import {
   MAX_SUBJECT_LENGTH,
   buildConsoleLink,
@@ -6,9 +6,9 @@ import {
   describeOutcome,
   describeTargetPlan,
   formatNotification,
-} from '../../../lambda/deployer/describe';
-import { parseEvent } from '../../../lambda/deployer/parse';
-import { planBuild } from '../../../lambda/deployer/plan';
+} from '../../core/describe';
+import { parseEvent } from '../../core/parse';
+import { planBuild } from '../../core/plan';
 import type {
   BuildRecord,
   DeployOutcome,
@@ -17,8 +17,8 @@ import type {
   TargetOutcome,
   TargetPlan,
   TargetRef,
-} from '../../../lambda/deployer/types';
-import { HASHER, event, setVariables, settings } from '../../fixtures/events/fixtures';
+} from '../../core/types';
+import { HASHER, event, setVariables, settings } from '../fixtures/events/fixtures';
 
 const SETTINGS = settings();
 const [MAIN, PROD] = SETTINGS.environments as [EnvironmentSettings, EnvironmentSettings];

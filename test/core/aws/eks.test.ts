@@ -3,19 +3,19 @@ import { createServer, Server } from 'node:https';
 import { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import type { EnvironmentSettings } from '../../../../lib/deployer-contract';
+import type { EnvironmentSettings } from '../../../lib/deployer-contract';
 import {
   createClusterConnector,
   newEksClient,
   type CachingClusterConnector,
   type ClusterConnectorOptions,
-} from '../../../../lambda/deployer/adapters/eks';
-import { createTokenCache, eksToken } from '../../../../lambda/deployer/adapters/token';
-import { PermanentError, TransientError } from '../../../../lambda/deployer/types';
-import { selfSignedCertificate } from '../../../support/certificate';
-import { startEksStub, type EksStub } from '../../../support/eks-stub';
-import { verifyEksToken } from '../../../support/eks-token';
-import { useEnv } from '../../../support/moto';
+} from '../../../core/aws/eks';
+import { createTokenCache, eksToken } from '../../../core/aws/eks-token';
+import { PermanentError, TransientError } from '../../../core/types';
+import { selfSignedCertificate } from '../../support/certificate';
+import { startEksStub, type EksStub } from '../../support/eks-stub';
+import { verifyEksToken } from '../../support/eks-token';
+import { useEnv } from '../../support/moto';
 
 // The connector against the EKS stub (DescribeCluster over the SDK, found through
 // AWS_ENDPOINT_URL_EKS) and an HTTPS API server that accepts only valid EKS tokens for its cluster.

@@ -7,8 +7,8 @@ import {
   eksToken,
   EKS_TOKEN_PREFIX,
   type AwsCredentials,
-} from '../../../../lambda/deployer/adapters/token';
-import { verifyEksToken } from '../../../support/eks-token';
+} from '../../../core/aws/eks-token';
+import { verifyEksToken } from '../../support/eks-token';
 
 const SESSION: AwsCredentials = {
   accessKeyId: 'ASIAEXAMPLESESSION01',

@@ -4,7 +4,7 @@
  * parse, plan and apply speak only these types; adapters/ turns them into SDK and HTTP calls.
  * The `ship` CLI imports the same types.
  */
-import type { DeployTarget, EnvironmentSettings } from '../../lib/deployer-contract';
+import type { DeployTarget, EnvironmentSettings } from '../lib/deployer-contract';
 
 // ---- a finished build ----
 
@@ -92,7 +92,7 @@ export interface Deployment {
 export type StrategicMergePatch = Readonly<Record<string, unknown>>;
 
 /**
- * The narrow view of one cluster's API that deploying needs. Implementations: adapters/kube.ts
+ * The narrow view of one cluster's API that deploying needs. Implementations: core/kube.ts
  * (HTTPS with a bearer token), and whatever the CLI builds from a kubeconfig.
  */
 export interface KubeClient {

@@ -10,14 +10,14 @@
  * {@link buildFromVariables}.
  */
 import type { Build } from '@aws-sdk/client-codebuild';
-import { classifyTag, DOCKER_TAG, globToRegExp, sanitizeTag } from '../../buildspecs/image-tags';
-import { EXPORTED_VARIABLES, type ExportedVariable } from '../../lib/build-contract';
+import { classifyTag, DOCKER_TAG, globToRegExp, sanitizeTag } from '../buildspecs/image-tags';
+import { EXPORTED_VARIABLES, type ExportedVariable } from '../lib/build-contract';
 import {
   CONTROL_CHARACTERS,
   quoteValue,
   type DeployerSettings,
   type ServiceSettings,
-} from '../../lib/deployer-contract';
+} from '../lib/deployer-contract';
 import { InvalidEventError, type BuildIdentity, type BuildRecord, type ParsedEvent } from './types';
 
 export const EVENT_SOURCE = 'aws.codebuild';

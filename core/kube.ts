@@ -20,7 +20,7 @@ import {
   type KubeReader,
   type ReplicaSet,
   type StrategicMergePatch,
-} from '../types';
+} from './types';
 
 /** Who our PATCHes are attributed to in `metadata.managedFields`. */
 export const FIELD_MANAGER = 'dockercoins-deployer';

@@ -6,15 +6,12 @@ import { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parse } from 'yaml';
-import {
-  createKubeClient,
-  type KubeClientOptions,
-} from '../../../../lambda/deployer/adapters/kube';
-import { RetryLaterError } from '../../../../lambda/deployer/adapters/retry';
-import { ConflictError, PermanentError, TransientError } from '../../../../lambda/deployer/types';
-import { REPO_ROOT } from '../../../support/app';
-import { clientCertificate, selfSignedCertificate } from '../../../support/certificate';
-import { startKubeApiServer, type KubeApiServer } from '../../../support/kube-apiserver';
+import { createKubeClient, type KubeClientOptions } from '../../core/kube';
+import { RetryLaterError } from '../../core/retry';
+import { ConflictError, PermanentError, TransientError } from '../../core/types';
+import { REPO_ROOT } from '../support/app';
+import { clientCertificate, selfSignedCertificate } from '../support/certificate';
+import { startKubeApiServer, type KubeApiServer } from '../support/kube-apiserver';
 
 // A small HTTPS server standing in for the API server: the status mapping, TLS and connection
 // handling are what is tested here; Kubernetes semantics are the fake API server's (later).
@@ -470,7 +467,7 @@ describe('createKubeClient: connections', () => {
 
 describe('createKubeClient with withRetries (the one retry place)', () => {
   test('Given 503, then 429 with Retry-After 1, then 200, then the call succeeds on the third request after waiting at least 1 s', async () => {
-    const { withRetries } = await import('../../../../lambda/deployer/adapters/retry');
+    const { withRetries } = await import('../../core/retry');
     reply = (_seen, index) =>
       index === 0
         ? { status: 503, body: status(503, 'ServiceUnavailable', 'unavailable') }

@@ -2,8 +2,8 @@ import {
   ANNOTATIONS,
   type DeployerSettings,
   type EnvironmentSettings,
-} from '../../../lib/deployer-contract';
-import { parseEvent } from '../../../lambda/deployer/parse';
+} from '../../lib/deployer-contract';
+import { parseEvent } from '../../core/parse';
 import {
   changeCause,
   deployRules,
@@ -13,7 +13,7 @@ import {
   planTarget,
   runningImage,
   type PlanOptions,
-} from '../../../lambda/deployer/plan';
+} from '../../core/plan';
 import type {
   BuildPlan,
   BuildRecord,
@@ -23,9 +23,9 @@ import type {
   RunningImage,
   TargetPlan,
   TargetRef,
-} from '../../../lambda/deployer/types';
-import { HASHER, event, setVariables, settings } from '../../fixtures/events/fixtures';
-import { differences, kubectlPatched, removeTempDirs } from '../../k8s/kubectl';
+} from '../../core/types';
+import { HASHER, event, setVariables, settings } from '../fixtures/events/fixtures';
+import { differences, kubectlPatched, removeTempDirs } from '../k8s/kubectl';
 
 const SETTINGS = settings();
 const [MAIN, PROD] = SETTINGS.environments as [EnvironmentSettings, EnvironmentSettings];

@@ -15,12 +15,12 @@
  *   builds never downgrade); otherwise one patch of the image and our annotations, with the
  *   resourceVersion read as its precondition.
  */
-import { classifyTag, sanitizeTag } from '../../buildspecs/image-tags';
+import { classifyTag, sanitizeTag } from '../buildspecs/image-tags';
 import {
   ANNOTATIONS,
   type DeployerSettings,
   type EnvironmentSettings,
-} from '../../lib/deployer-contract';
+} from '../lib/deployer-contract';
 import type {
   BuildPlan,
   BuildRecord,
