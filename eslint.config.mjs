@@ -32,6 +32,7 @@ export default tseslint.config(
         fetch: 'readonly',
         __dirname: 'readonly',
         setTimeout: 'readonly',
+        AbortSignal: 'readonly',
       },
     },
     rules: { '@typescript-eslint/no-require-imports': 'off' },

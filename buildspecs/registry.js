@@ -52,6 +52,35 @@ const DIGEST = /^sha256:[a-f0-9]{64}$/;
 
 const EXIT = Object.freeze({ ok: 0, error: 1, usage: 2, notFound: 3 });
 
+/**
+ * How long, how often and how much: a hung or misbehaving registry fails a build in seconds, not
+ * at the build's 30-minute timeout, and cannot fill the memory of a build host or of `ship`.
+ */
+const LIMITS = Object.freeze({
+  /** One request, headers and body (REGISTRY_TIMEOUT_SECONDS overrides it). */
+  timeoutMs: 30_000,
+  /** Tries of one request: the first and up to three retries on 429, 5xx or no answer. */
+  attempts: 4,
+  /** First backoff; it doubles each retry (full jitter), capped. */
+  backoffMs: 250,
+  maxBackoffMs: 8_000,
+  /** A Retry-After longer than this is not waited for: the request fails instead. */
+  maxRetryAfterMs: 30_000,
+  /** distribution refuses manifests over 4 MiB; so do we. */
+  manifestBytes: 4 * 1024 * 1024,
+  /** An image config blob (labels, history); real ones are a few KiB. */
+  blobBytes: 8 * 1024 * 1024,
+  /** One page of a tags list or the catalog. */
+  listBytes: 16 * 1024 * 1024,
+  /** A token service's answer. */
+  tokenBytes: 1024 * 1024,
+  /** What an error answer's body contributes to a message. */
+  errorBytes: 64 * 1024,
+});
+
+/** Answers worth asking again: throttling and the server's own failures. */
+const RETRIABLE_STATUS = new Set([429, 500, 502, 503, 504]);
+
 /** A failure the caller can act on; the message says what, the value, and what to do. */
 class RegistryError extends Error {
   /**
@@ -339,7 +368,114 @@ function sha256(bytes) {
  * @property {Credentials} [credentials] instead of the docker config
  * @property {string} [baseUrl] `http://host[:port]` or `https://host[:port]`, when the caller was
  *   told the scheme; default registryBaseUrl(host, env)
+ * @property {number} [timeoutMs] one request's limit; default REGISTRY_TIMEOUT_SECONDS or LIMITS.timeoutMs
+ * @property {number} [attempts] tries of one request; default LIMITS.attempts
+ * @property {(ms: number) => Promise<void>} [sleep] waits between tries (tests pass a recorder)
+ * @property {boolean} [allowPlainHttpCredentials] send credentials over plain HTTP to a host that
+ *   is not loopback (warned on stderr); default REGISTRY_PLAIN_HTTP_CREDENTIALS=allow, else refused
+ * @property {(line: string) => void} [warn] where warnings go; default stderr
  */
+
+/**
+ * REGISTRY_TIMEOUT_SECONDS, validated: a positive number of seconds (fractions allowed).
+ * @param {NodeJS.ProcessEnv} env
+ * @returns {number | undefined} milliseconds, or undefined when unset
+ */
+function timeoutFromEnv(env) {
+  const text = env.REGISTRY_TIMEOUT_SECONDS;
+  if (text === undefined || text === '') return undefined;
+  const seconds = Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text) || !(seconds > 0) || seconds > 3600) {
+    throw new RegistryError(
+      `REGISTRY_TIMEOUT_SECONDS is "${text}": expected the seconds one registry request may take, a number above 0 and at most 3600 (default ${LIMITS.timeoutMs / 1000})`,
+    );
+  }
+  return Math.round(seconds * 1000);
+}
+
+/**
+ * REGISTRY_PLAIN_HTTP_CREDENTIALS, validated: `allow` or unset.
+ * @param {NodeJS.ProcessEnv} env
+ */
+function plainHttpCredentialsFromEnv(env) {
+  const text = env.REGISTRY_PLAIN_HTTP_CREDENTIALS;
+  if (text === undefined || text === '') return false;
+  if (text === 'allow') return true;
+  throw new RegistryError(
+    `REGISTRY_PLAIN_HTTP_CREDENTIALS is "${text}": expected "allow" (send registry credentials over plain HTTP, readable by anyone on the path) or unset`,
+  );
+}
+
+/**
+ * The delay a Retry-After header asks for (seconds, or an HTTP date), in milliseconds.
+ * @param {string | null} header
+ * @param {number} now
+ * @returns {number | undefined}
+ */
+function retryAfterMs(header, now = Date.now()) {
+  if (header === null || header.trim() === '') return undefined;
+  const text = header.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  const date = Date.parse(text);
+  if (Number.isNaN(date)) return undefined;
+  return Math.max(0, date - now);
+}
+
+/**
+ * A response's body, at most `limit` bytes: a larger one (announced or received) fails with
+ * the limit named, and the rest is not read.
+ * @param {Response} response
+ * @param {number} limit
+ * @param {string} what for the message
+ * @returns {Promise<Buffer>}
+ */
+async function readBody(response, limit, what) {
+  const announced = Number(response.headers.get('content-length') ?? NaN);
+  const tooLarge = (/** @type {string} */ size) =>
+    new RegistryError(
+      `${what}: the registry's answer is ${size} bytes, more than the ${limit} this client reads: the registry or a proxy in front of it is misbehaving`,
+      { status: response.status },
+    );
+  if (Number.isFinite(announced) && announced > limit) {
+    await response.body?.cancel().catch(() => undefined);
+    throw tooLarge(String(announced));
+  }
+  if (response.body === null) return Buffer.alloc(0);
+  const reader = /** @type {import('node:stream/web').ReadableStreamDefaultReader<Uint8Array>} */ (
+    response.body.getReader()
+  );
+  /** @type {Buffer[]} */
+  const chunks = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > limit) {
+      await reader.cancel().catch(() => undefined);
+      throw tooLarge(`over ${limit}`);
+    }
+    chunks.push(Buffer.from(value));
+  }
+  return Buffer.concat(chunks);
+}
+
+/**
+ * Drops a body unread (redirects, 401s, answers about to be retried).
+ * @param {Response} response
+ */
+async function discardBody(response) {
+  await response.body?.cancel().catch(() => undefined);
+}
+
+/** @param {unknown} error */
+function isTimeout(error) {
+  const name = /** @type {{ name?: string }} */ (error)?.name;
+  return name === 'TimeoutError' || name === 'AbortError';
+}
+
+/** @param {number} ms */
+const defaultSleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * @typedef {object} Manifest
@@ -389,6 +525,91 @@ class RegistryClient {
     this.credentials = options.credentials ?? null;
     /** @type {string | undefined} the Authorization header the last challenge asked for */
     this.authorization = undefined;
+    this.timeoutMs = options.timeoutMs ?? timeoutFromEnv(this.env) ?? LIMITS.timeoutMs;
+    this.attempts = options.attempts ?? LIMITS.attempts;
+    this.sleep = options.sleep ?? defaultSleep;
+    this.allowPlainHttpCredentials =
+      options.allowPlainHttpCredentials ?? plainHttpCredentialsFromEnv(this.env);
+    this.warn = options.warn ?? ((/** @type {string} */ line) => process.stderr.write(`${line}\n`));
+    /** Whether the plain-HTTP credentials warning was printed (once per client). */
+    this.warnedPlainHttp = false;
+  }
+
+  /**
+   * Refuses to send credentials in the clear, except to loopback (never leaves the machine) or
+   * with the explicit, warned REGISTRY_PLAIN_HTTP_CREDENTIALS=allow.
+   * @param {string} url where the credentials would go
+   * @param {string} what which credentials, for the message
+   */
+  assertCredentialsMayGo(url, what) {
+    const target = new URL(url);
+    if (target.protocol === 'https:' || isLoopback(target.host)) return;
+    if (!this.allowPlainHttpCredentials) {
+      throw new RegistryError(
+        `refusing to send ${what} to ${target.origin} over plain HTTP, where anyone on the path can read them: ` +
+          `serve the registry over HTTPS (k8s/registry has a TLS option), reach it through a loopback port-forward ` +
+          `(kubectl port-forward … 5000 and 127.0.0.1:5000), or set REGISTRY_PLAIN_HTTP_CREDENTIALS=allow to accept the risk`,
+      );
+    }
+    if (!this.warnedPlainHttp) {
+      this.warnedPlainHttp = true;
+      this.warn(
+        `warning: sending ${what} to ${target.origin} over plain HTTP (REGISTRY_PLAIN_HTTP_CREDENTIALS=allow): anyone on the path can read them`,
+      );
+    }
+  }
+
+  /**
+   * One request with bounded retries: 429 and 5xx answers and requests without an answer
+   * (refused, reset, timed out) are tried again, up to `attempts` in all, after a backoff with
+   * full jitter or the Retry-After the registry asked for. Every method this client sends is
+   * idempotent (GET, HEAD, and PUT of the same manifest bytes under a tag).
+   * @param {string} method
+   * @param {string} url
+   * @param {Record<string, string>} headers
+   * @param {Buffer} [body]
+   * @returns {Promise<Response>}
+   */
+  async send(method, url, headers, body) {
+    for (let attempt = 1; ; attempt++) {
+      const last = attempt >= this.attempts;
+      /** @type {Response} */
+      let response;
+      try {
+        response = await this.fetchOnce(method, url, headers, body);
+      } catch (error) {
+        if (!(error instanceof RegistryUnreachableError) || last) {
+          if (error instanceof RegistryUnreachableError && attempt > 1) {
+            error.message += ` (${attempt} tries)`;
+          }
+          throw error;
+        }
+        await this.sleep(this.backoff(attempt));
+        continue;
+      }
+      if (!RETRIABLE_STATUS.has(response.status) || last) {
+        return response;
+      }
+      const asked = retryAfterMs(response.headers.get('retry-after'));
+      await discardBody(response);
+      if (asked !== undefined && asked > LIMITS.maxRetryAfterMs) {
+        throw new RegistryError(
+          `${method} ${url}: the registry answered ${response.status} and asks to retry after ${Math.ceil(asked / 1000)} s, ` +
+            `longer than the ${LIMITS.maxRetryAfterMs / 1000} s this client waits: try again later`,
+          { status: response.status },
+        );
+      }
+      await this.sleep(asked ?? this.backoff(attempt));
+    }
+  }
+
+  /**
+   * Full-jitter exponential backoff before try `attempt + 1`.
+   * @param {number} attempt
+   */
+  backoff(attempt) {
+    const ceiling = Math.min(LIMITS.maxBackoffMs, LIMITS.backoffMs * 2 ** (attempt - 1));
+    return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
   }
 
   /** @returns {Credentials | undefined} */
@@ -419,10 +640,14 @@ class RegistryClient {
           headers: currentHeaders,
           body,
           redirect: 'manual',
+          // Covers the headers and the body: a registry that stops sending fails here.
+          signal: AbortSignal.timeout(this.timeoutMs),
         });
       } catch (error) {
         const cause = /** @type {{ cause?: { message?: string } }} */ (error).cause?.message;
-        const reason = cause ?? /** @type {Error} */ (error).message;
+        const reason = isTimeout(error)
+          ? `no answer within ${this.timeoutMs / 1000} s (REGISTRY_TIMEOUT_SECONDS sets the limit)`
+          : (cause ?? /** @type {Error} */ (error).message);
         const hint =
           this.baseUrl.startsWith('https') && !this.explicitBaseUrl
             ? ' over HTTPS (set REGISTRY_INSECURE=true for a plain-HTTP registry)'
@@ -436,7 +661,7 @@ class RegistryClient {
       const location = response.headers.get('location');
       if (![301, 302, 303, 307, 308].includes(response.status) || location === null)
         return response;
-      await response.arrayBuffer();
+      await discardBody(response);
       const next = new URL(location, current);
       if (next.origin !== new URL(current).origin) {
         currentHeaders = Object.fromEntries(
@@ -459,18 +684,18 @@ class RegistryClient {
     const url = `${this.baseUrl}/v2/${apiPath}`;
     const headers = { ...(init.headers ?? {}) };
     if (this.authorization !== undefined) headers.authorization = this.authorization;
-    let response = await this.fetchOnce(method, url, headers, init.body);
+    let response = await this.send(method, url, headers, init.body);
     if (response.status !== 401) return response;
-    await response.arrayBuffer();
+    await discardBody(response);
     this.authorization = await this.authorize(response.headers.get('www-authenticate'));
-    response = await this.fetchOnce(
+    response = await this.send(
       method,
       url,
       { ...headers, authorization: this.authorization },
       init.body,
     );
     if (response.status === 401) {
-      await response.arrayBuffer();
+      await discardBody(response);
       const credentials = this.loadCredentials();
       throw new AuthenticationError(
         credentials === undefined
@@ -500,6 +725,7 @@ class RegistryClient {
           undefined,
         );
       }
+      this.assertCredentialsMayGo(this.baseUrl, `the password of "${credentials.username}"`);
       return `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
     }
     if (challenge.scheme === 'bearer')
@@ -525,15 +751,20 @@ class RegistryClient {
     /** @type {Record<string, string>} */
     const headers = { accept: 'application/json' };
     if (credentials !== undefined) {
-      if (realm.protocol !== 'https:' && !isLoopback(realm.host)) {
-        throw new RegistryError(
-          `the token service of ${this.host} is ${params.realm}: refusing to send credentials over plain HTTP`,
-        );
-      }
+      this.assertCredentialsMayGo(
+        realm.toString(),
+        `the password of "${credentials.username}" (token service of ${this.host})`,
+      );
       headers.authorization = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
     }
-    const response = await this.fetchOnce('GET', realm.toString(), headers);
-    const text = await response.text();
+    const response = await this.send('GET', realm.toString(), headers);
+    const text = (
+      await readBody(
+        response,
+        response.ok ? LIMITS.tokenBytes : LIMITS.errorBytes,
+        `the token service ${params.realm}`,
+      )
+    ).toString('utf8');
     if (!response.ok) {
       const message =
         `the token service ${params.realm} answered ${response.status} for scope "${params.scope ?? ''}"` +
@@ -564,7 +795,10 @@ class RegistryClient {
    * @returns {Promise<never>}
    */
   async fail(response, what) {
-    const text = (await response.text()).slice(0, 300);
+    const text = (await readBody(response, LIMITS.errorBytes, what).catch(() => Buffer.alloc(0)))
+      .toString('utf8')
+      .slice(0, 300);
+    const tries = RETRIABLE_STATUS.has(response.status) ? ` after ${this.attempts} tries` : '';
     if (response.status === 404)
       throw new NotFoundError(`${what} does not exist (404${text ? `: ${text.trim()}` : ''})`);
     if (response.status === 403) {
@@ -574,7 +808,7 @@ class RegistryClient {
       );
     }
     throw new RegistryError(
-      `${what}: the registry answered ${response.status} ${response.statusText}. ${text.trim()}`,
+      `${what}: the registry answered ${response.status} ${response.statusText}${tries}. ${text.trim()}`,
       { status: response.status },
     );
   }
@@ -629,7 +863,7 @@ class RegistryClient {
       headers: { accept: MANIFEST_ACCEPT },
     });
     if (!response.ok) return this.fail(response, what);
-    const bytes = Buffer.from(await response.arrayBuffer());
+    const bytes = await readBody(response, LIMITS.manifestBytes, what);
     const digest = sha256(bytes);
     const claimed = response.headers.get('docker-content-digest');
     if (
@@ -672,7 +906,7 @@ class RegistryClient {
       body: manifest.bytes,
     });
     if (!response.ok) return this.fail(response, what);
-    await response.arrayBuffer();
+    await discardBody(response);
     const stored = response.headers.get('docker-content-digest');
     if (stored !== null && stored !== manifest.digest) {
       throw new RegistryError(
@@ -691,7 +925,7 @@ class RegistryClient {
     const what = `blob ${this.host}/${repository}@${digest}`;
     const response = await this.request('GET', `${repository}/blobs/${digest}`);
     if (!response.ok) return this.fail(response, what);
-    const bytes = Buffer.from(await response.arrayBuffer());
+    const bytes = await readBody(response, LIMITS.blobBytes, what);
     if (sha256(bytes) !== digest)
       throw new RegistryError(`${what}: the bytes received hash to ${sha256(bytes)}; try again`);
     return bytes;
@@ -739,7 +973,7 @@ class RegistryClient {
       seen.add(next);
       const response = await this.request('GET', next);
       if (!response.ok) return this.fail(response, what);
-      const text = await response.text();
+      const text = (await readBody(response, LIMITS.listBytes, what)).toString('utf8');
       /** @type {Record<string, unknown>} */
       let page;
       try {
@@ -1128,6 +1362,7 @@ module.exports = {
   TAG,
   DIGEST,
   EXIT,
+  LIMITS,
   RegistryError,
   NotFoundError,
   RegistryUnreachableError,
@@ -1142,6 +1377,7 @@ module.exports = {
   readDockerCredentials,
   dockerConfigPath,
   isLoopback,
+  retryAfterMs,
   parseChallenge,
   pickFromIndex,
   manifestLabels,
