@@ -19,6 +19,7 @@ import * as path from 'node:path';
 import { EKSClient } from '@aws-sdk/client-eks';
 import { parse as parseYaml } from 'yaml';
 import { createKubeClient, type HttpsKubeClient } from '../core/kube';
+import { PermanentError } from '../core/types';
 import { createTokenCache, type TokenKey } from '../core/aws/eks-token';
 
 /** A kubeconfig that cannot be read or used as written; the message names the file, key and fix. */
@@ -34,11 +35,60 @@ export class KubeconfigError extends Error {
  * failed or printed no usable ExecCredential, its token file is unreadable, or (for an in-process
  * `aws eks get-token`) there are no AWS credentials or region.
  */
-export class KubeCredentialError extends Error {
+export class KubeCredentialError extends PermanentError {
   constructor(message: string) {
-    super(message);
+    // Permanent for this command: its message says what to fix (log in, install the plugin).
+    super('credentials', message);
     this.name = 'KubeCredentialError';
   }
+}
+
+/** Flag names whose value is a secret (`--oidc-client-secret`, `--token`, `--password`, …). */
+const SECRET_FLAG = /(secret|token|passw(or)?d|passwd|key|credential|auth|cookie|session|cert)/i;
+/** A value that looks like a secret whatever its flag: long runs of token or base64 characters. */
+const SECRET_LOOKING = /^[A-Za-z0-9+/=_.~-]{32,}$/;
+/** What a redacted value prints as. */
+export const REDACTED = '<redacted>';
+
+/**
+ * The plugin's command line for messages, with every value that may be a secret replaced by
+ * `<redacted>`: the value of a flag whose name says secret, token, password, key, credential,
+ * auth, cookie, session or cert (`--flag=value` or `--flag value`), and any argument that looks
+ * like a token. Flag names and the rest stay, so a person can still tell which plugin failed.
+ */
+export function redactCommandLine(command: string, args: readonly string[]): string {
+  return [command, ...redactArgs(args)].join(' ');
+}
+
+/** `args`, one for one, with the values that may be secrets replaced (see redactCommandLine). */
+function redactArgs(args: readonly string[]): string[] {
+  const shown: string[] = [];
+  let redactNext = false;
+  for (const arg of args) {
+    if (redactNext) {
+      shown.push(REDACTED);
+      redactNext = false;
+      continue;
+    }
+    const flag = /^(--?[A-Za-z0-9][A-Za-z0-9_.-]*)(=(.*))?$/.exec(arg);
+    if (flag !== null && SECRET_FLAG.test(flag[1]!)) {
+      if (flag[2] === undefined) redactNext = true;
+      shown.push(flag[2] === undefined ? arg : `${flag[1]}=${REDACTED}`);
+      continue;
+    }
+    shown.push(flag === null && SECRET_LOOKING.test(arg) ? REDACTED : arg);
+  }
+  return shown;
+}
+
+/** The values `redactCommandLine` hides, so that a plugin's stderr echoing one is redacted too. */
+function secretValues(args: readonly string[]): string[] {
+  const redacted = redactArgs(args);
+  return args.flatMap((arg, index) => {
+    if (redacted[index] === arg) return [];
+    const value = /^--?[^=]+=(.*)$/.exec(arg)?.[1] ?? arg;
+    return value.length >= 4 ? [value] : [];
+  });
 }
 
 type Mapping = Readonly<Record<string, unknown>>;
@@ -688,7 +738,8 @@ async function runExec(
   resolved: ResolvedContext,
   env: NodeJS.ProcessEnv,
 ): Promise<{ token: string; expiresAt: number }> {
-  const shown = `\`${[exec.command, ...exec.args].join(' ')}\` (${exec.at})`;
+  const shown = `\`${redactCommandLine(exec.command, exec.args)}\` (${exec.at})`;
+  const secrets = secretValues(exec.args);
   const info = {
     apiVersion: exec.apiVersion,
     kind: 'ExecCredential',
@@ -722,7 +773,10 @@ async function runExec(
           return;
         }
         const e = error as NodeJS.ErrnoException & { killed?: boolean };
-        const said = stderr.trim().slice(-1000);
+        const said = secrets
+          .reduce((text, secret) => text.split(secret).join(REDACTED), stderr)
+          .trim()
+          .slice(-1000);
         reject(
           new KubeCredentialError(
             e.code === 'ENOENT'

@@ -195,6 +195,7 @@ export type TargetFailureReason =
   | 'image-missing'
   | 'image-mismatch'
   | 'forbidden'
+  | 'credentials'
   | 'rejected';
 
 /** The image a Deployment's container runs, as far as its image and annotations tell. */

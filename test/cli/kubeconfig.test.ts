@@ -8,6 +8,7 @@ import {
   awsEksGetToken,
   kubeconfigConnector,
   readKubeconfig,
+  redactCommandLine,
   resolveContext,
   type ExecConfig,
   type KubeconfigConnector,
@@ -18,6 +19,7 @@ import { clientCertificate, selfSignedCertificate } from '../support/certificate
 import type { AwsCredentials } from '../support/eks-token';
 import { startKubeApiServer, type KubeApiServer } from '../support/kube-apiserver';
 import { useEnv } from '../support/moto';
+import { runShipCaptured } from '../support/ship';
 
 // Kubeconfigs written by the test, read as kubectl reads them, and used against the in-test API
 // server, which authenticates static tokens, client certificates of its client CA, and EKS tokens
@@ -411,6 +413,66 @@ describe('credentials: exec plugins', () => {
       expect(kube.requests).toHaveLength(0);
     },
   );
+});
+
+describe("credentials: an exec plugin's secrets stay out of messages", () => {
+  const SECRET = 'hunter2-oidc-client-secret';
+  const TOKEN = 'eyJhbGciOiJSUzI1NiJ9abcdefghijklmnopqrstuvwxyz0123';
+
+  test.each<[string[], string]>([
+    [
+      ['get-token', `--oidc-client-secret=${SECRET}`],
+      'kubelogin get-token --oidc-client-secret=<redacted>',
+    ],
+    [['--token', 'abc123', '--verbose'], 'kubelogin --token <redacted> --verbose'],
+    [
+      ['--password=p', '--api-key', 'k', '--client-key=/k.pem'],
+      'kubelogin --password=<redacted> --api-key <redacted> --client-key=<redacted>',
+    ],
+    [
+      ['--cluster-name', 'prod', '--region', 'eu-west-1'],
+      'kubelogin --cluster-name prod --region eu-west-1',
+    ],
+    [[TOKEN], 'kubelogin <redacted>'],
+    [
+      ['--oidc-issuer-url=https://issuer.example', 'get-token'],
+      'kubelogin --oidc-issuer-url=https://issuer.example get-token',
+    ],
+  ])('redactCommandLine(kubelogin %j) → %s', (args, shown) => {
+    expect(redactCommandLine('kubelogin', args)).toBe(shown);
+  });
+
+  test('Given a plugin that fails and echoes its arguments, when ship pauses a service, then neither the command line nor its stderr shows the secrets, and the failure is the plugin\'s, not "unexpected"', async () => {
+    const command = script(
+      'process.stderr.write("login failed for " + process.argv.slice(2).join(" ")); process.exit(1);',
+    );
+    const file = kubeconfig({
+      exec: {
+        apiVersion: V1BETA1,
+        command,
+        args: [`--oidc-client-secret=${SECRET}`, '--token', TOKEN],
+      },
+    });
+    const run = await runShipCaptured(['pause', 'hasher', '--kubeconfig', file], {
+      env: { PATH: process.env.PATH },
+    });
+    const said = run.stdout + run.stderr;
+    expect(run.status).toBe(1);
+    expect(said).not.toContain(SECRET);
+    expect(said).not.toContain(TOKEN);
+    expect(said).not.toMatch(/unexpected error/);
+    expect(said).toMatch(
+      /the credential plugin `.*plugin-\d+\.js --oidc-client-secret=<redacted> --token <redacted>` \(.*\) failed \(exit 1\): login failed for --oidc-client-secret=<redacted> --token <redacted>\. Fix what it says/,
+    );
+    expect(kube.requests).toHaveLength(0);
+  });
+
+  test('A KubeCredentialError is a permanent failure with its own reason, so deploys report it as it is', () => {
+    const error = new KubeCredentialError('the plugin failed');
+    expect(error).toBeInstanceOf(PermanentError);
+    expect(error.reason).toBe('credentials');
+    expect(error.name).toBe('KubeCredentialError');
+  });
 });
 
 describe('credentials: aws eks get-token', () => {
