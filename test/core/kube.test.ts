@@ -377,6 +377,47 @@ describe('createKubeClient: answers', () => {
   });
 });
 
+describe('createKubeClient: answers no API server gives (fault coverage)', () => {
+  test.each([301, 302, 307, 308])(
+    'Given %i with a Location elsewhere, then PermanentError rejected, the redirect not followed (the token goes nowhere else)',
+    async (code) => {
+      reply = () => ({
+        status: code,
+        body: '',
+        headers: {
+          location:
+            'https://attacker.example/apis/apps/v1/namespaces/dockercoins/deployments/hasher',
+        },
+      });
+      const { kube } = client();
+      const error = await failure(kube.getDeployment('dockercoins', 'hasher'));
+      expect(error).toBeInstanceOf(PermanentError);
+      expect((error as PermanentError).reason).toBe('rejected');
+      expect(error.message).toMatch(new RegExp(`GET .*/deployments/hasher on .*: ${code}`));
+      expect(seen).toHaveLength(1);
+    },
+  );
+
+  test('Given an answer over 8 MiB, then the client stops reading it and fails with PermanentError rejected', async () => {
+    const huge = JSON.stringify({ ...DEPLOYMENT, padding: 'x'.repeat(8 * 1024 * 1024) });
+    reply = () => ({ status: 200, body: huge });
+    const { kube } = client();
+    const error = await failure(kube.getDeployment('dockercoins', 'hasher'));
+    expect(error).toBeInstanceOf(PermanentError);
+    expect((error as PermanentError).reason).toBe('rejected');
+    expect(error.message).toMatch(/the answer is over 8388608 bytes, more than any Deployment/);
+    expect(seen).toHaveLength(1);
+  });
+
+  test('Given a 200 whose body is not JSON, then PermanentError rejected quoting its start', async () => {
+    reply = () => ({ status: 200, body: '<html>login</html>' });
+    const { kube } = client();
+    const error = await failure(kube.getDeployment('dockercoins', 'hasher'));
+    expect(error).toBeInstanceOf(PermanentError);
+    expect(error.message).toMatch(/200 with a body that is not JSON.*"<html>login<\/html>"/);
+  });
+});
+
 describe('createKubeClient: connections', () => {
   test('Given a server that never answers, then TransientError after the timeout, not later', async () => {
     reply = () => 'hang';

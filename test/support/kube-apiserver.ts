@@ -215,6 +215,7 @@ interface Fault {
   readonly status: number;
   readonly retryAfterSeconds: number | undefined;
   readonly method: string | undefined;
+  readonly namespace: string | undefined;
 }
 
 interface Hang {
@@ -691,18 +692,20 @@ export class KubeApiServer {
   /**
    * The next `count` requests (of `method` only, when given) are answered with `code` and a
    * Status body, before authentication, as an overloaded server or a load balancer would.
-   * `retryAfterSeconds` adds the Retry-After header (and details.retryAfterSeconds).
+   * `retryAfterSeconds` adds the Retry-After header (and details.retryAfterSeconds); `namespace`
+   * limits the fault to requests under /namespaces/<namespace>/ (one environment failing).
    */
   failNext(
     count: number,
     code: 429 | 500 | 502 | 503 | 504,
-    options: { retryAfterSeconds?: number; method?: 'GET' | 'PATCH' } = {},
+    options: { retryAfterSeconds?: number; method?: 'GET' | 'PATCH'; namespace?: string } = {},
   ): void {
     this.faults.push({
       remaining: count,
       status: code,
       retryAfterSeconds: options.retryAfterSeconds,
       method: options.method,
+      namespace: options.namespace,
     });
   }
 
@@ -743,6 +746,13 @@ export class KubeApiServer {
       });
     });
     this.listening = true;
+  }
+
+  /** Forgets every fault, conflict and hang still pending (the fault clears). */
+  resetFaults(): void {
+    this.faults.length = 0;
+    this.hangs.length = 0;
+    this.conflicts = 0;
   }
 
   /** Forgets the requests recorded so far. */
@@ -998,7 +1008,12 @@ export class KubeApiServer {
       hang.remaining -= 1;
       if (!(await this.hold(res, hang.ms))) return;
     }
-    const fault = this.faults.find((f) => f.remaining > 0 && (f.method ?? method) === method);
+    const fault = this.faults.find(
+      (f) =>
+        f.remaining > 0 &&
+        (f.method ?? method) === method &&
+        (f.namespace === undefined || url.pathname.includes(`/namespaces/${f.namespace}/`)),
+    );
     if (fault !== undefined) {
       fault.remaining -= 1;
       const retry = fault.retryAfterSeconds;

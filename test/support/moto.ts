@@ -255,6 +255,18 @@ export interface AwsCall {
 export interface RecordingProxy {
   readonly url: string;
   readonly calls: AwsCall[];
+  /**
+   * The next `count` calls of `action` (e.g. `DescribeImages`) are answered with an AWS JSON
+   * error instead of reaching moto, as AWS answers throttling (`ThrottlingException`, 400) or an
+   * outage (`ServiceUnavailableException`, 503), which moto cannot be made to return. Still recorded.
+   */
+  failNext(
+    action: string,
+    count: number,
+    error?: { status: number; type: string; message: string },
+  ): void;
+  /** Forgets the faults still pending. */
+  resetFaults(): void;
   stop(): Promise<void>;
 }
 
@@ -265,6 +277,13 @@ export interface RecordingProxy {
 export async function startRecordingProxy(upstream: string): Promise<RecordingProxy> {
   const to = new URL(upstream);
   const calls: AwsCall[] = [];
+  const faults: {
+    action: string;
+    remaining: number;
+    status: number;
+    type: string;
+    message: string;
+  }[] = [];
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -284,6 +303,16 @@ export async function startRecordingProxy(upstream: string): Promise<RecordingPr
         target,
         action: typeof amzTarget === 'string' ? (amzTarget.split('.').pop() ?? amzTarget) : target,
       });
+      const fault = faults.find((f) => f.remaining > 0 && f.action === calls.at(-1)?.action);
+      if (fault !== undefined) {
+        fault.remaining -= 1;
+        res.writeHead(fault.status, {
+          'content-type': 'application/x-amz-json-1.1',
+          'x-amzn-errortype': fault.type,
+        });
+        res.end(JSON.stringify({ __type: fault.type, message: fault.message }));
+        return;
+      }
       const forward = httpRequest(
         {
           host: to.hostname,
@@ -308,6 +337,14 @@ export async function startRecordingProxy(upstream: string): Promise<RecordingPr
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     calls,
+    failNext: (
+      action,
+      count,
+      error = { status: 400, type: 'ThrottlingException', message: 'Rate exceeded' },
+    ) => faults.push({ action, remaining: count, ...error }),
+    resetFaults: () => {
+      faults.length = 0;
+    },
     stop: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

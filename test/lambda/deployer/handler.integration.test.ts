@@ -20,6 +20,7 @@ import {
   createCodeBuildProject,
   createTopicWithQueue,
   getCodeBuild,
+  imageManifest,
   putEcrImage,
   startCodeBuild,
   startMoto,
@@ -96,7 +97,9 @@ beforeEach(async () => {
   kube.putDeployment(DEPLOYMENT, { namespace: 'dockercoins' });
   kube.putDeployment(DEPLOYMENT, { namespace: 'dockercoins-prod' });
   kube.resetRequests();
+  kube.resetFaults();
   ecrProxy.calls.length = 0;
+  ecrProxy.resetFaults();
   codebuildProxy.calls.length = 0;
 });
 
@@ -569,4 +572,92 @@ test('Given SHIP_SERVICES garbled, then every invocation rejects naming SHIP_SER
   await expect(handler(build.event)).rejects.toThrow(/SHIP_SERVICES/);
   expect(kube.requests).toHaveLength(0);
   expect(ecrProxy.calls).toEqual([]);
+});
+
+describe('faults between the deployer and what it talks to', () => {
+  const environments = JSON.stringify([
+    { name: 'staging', clusterName: CLUSTER, namespace: 'dockercoins', releaseTags: true },
+    { name: 'prod', clusterName: CLUSTER, namespace: 'dockercoins-prod', releaseTags: true },
+  ]);
+
+  test('Given ECR throttling DescribeImages twice, then the retry gets through and the build deploys, in three ECR calls', async () => {
+    const build = await hasherBuild(70);
+    ecrProxy.failNext('DescribeImages', 2);
+    const { handler } = deployer();
+
+    const result = await handler(build.event);
+
+    expect(only(targetsOf(result)).status).toBe('deployed');
+    expect(ecrProxy.calls.map((c) => c.action)).toEqual([
+      'DescribeImages',
+      'DescribeImages',
+      'DescribeImages',
+    ]);
+    expect(imageOf()).toBe(`${registry}/${REPOSITORY}:${build.tag}@${build.digest}`);
+  });
+
+  test('Given ECR throttling every call, then nothing is patched and the invocation throws, so Lambda retries the event and keeps it', async () => {
+    const build = await hasherBuild(71);
+    ecrProxy.failNext('DescribeImages', 100);
+    const { handler } = deployer();
+    const image = imageOf();
+
+    await expect(handler(build.event)).rejects.toThrow(/deploy incomplete, will be retried/);
+
+    expect(patches()).toHaveLength(0);
+    expect(imageOf()).toBe(image);
+    expect(ecrProxy.calls.length).toBeGreaterThan(1);
+    const notification = only(await published());
+    expect(notification.subject).toMatch(/FAILED/);
+  });
+
+  test('Given a tag that moved to another image since the build (image-mismatch), then nothing is patched and the failure names both digests', async () => {
+    const build = await hasherBuild(72);
+    // The build's commit tag now names another manifest in ECR (pushed after the build, as a
+    // repository without tag immutability allows): not what was built.
+    const moved = await putEcrImage(moto, {
+      repository: REPOSITORY,
+      tags: [build.tag],
+      manifest: imageManifest(),
+    });
+    const { handler } = deployer();
+    const image = imageOf();
+
+    const result = await handler(build.event);
+
+    const target = only(targetsOf(result));
+    expect(target).toMatchObject({ status: 'failed', reason: 'image-mismatch' });
+    expect(failure(target)).toContain(build.digest);
+    expect(failure(target)).toContain(moved.digest);
+    expect(patches()).toHaveLength(0);
+    expect(imageOf()).toBe(image);
+  });
+
+  test('Given a transient failure in one of two environments, when the event is retried, then the deployed one is skipped and the other deployed', async () => {
+    const build = await hasherBuild(73, { gitRef: 'refs/tags/v1.4.0', releaseTag: 'v1.4.0' });
+    const { handler } = deployer({ SHIP_ENVIRONMENTS: environments });
+    // staging's PATCH goes through; every try of prod's PATCH gets 503.
+    kube.failNext(20, 503, { method: 'PATCH', namespace: 'dockercoins-prod' });
+
+    await expect(handler(build.event)).rejects.toThrow(/deploy incomplete, will be retried/);
+    // Each try of prod's PATCH got its 503 (a whole retry round); then the fault clears.
+    expect(kube.requests.filter((r) => r.status === 503).length).toBeGreaterThan(1);
+    kube.resetFaults();
+    expect(imageOf('dockercoins')).toBe(`${registry}/${REPOSITORY}:v1.4.0@${build.digest}`);
+    expect(imageOf('dockercoins-prod')).not.toContain(build.digest);
+
+    // The fault clears; Lambda's retry delivers the same event again.
+    kube.resetRequests();
+    const retried = await handler(build.event);
+
+    expect(targetsOf(retried).map((t) => [t.ref.environment.name, t.status])).toEqual([
+      ['staging', 'skipped'],
+      ['prod', 'deployed'],
+    ]);
+    expect(targetsOf(retried)[0]).toMatchObject({ reason: 'already-running' });
+    expect(patches().map((r) => r.path)).toEqual([
+      expect.stringContaining('/namespaces/dockercoins-prod/deployments/hasher'),
+    ]);
+    expect(imageOf('dockercoins-prod')).toBe(`${registry}/${REPOSITORY}:v1.4.0@${build.digest}`);
+  });
 });
