@@ -150,6 +150,13 @@ export interface EcrCall {
 
 const THROTTLED = /throttl|toomanyrequests|requestlimitexceeded|slowdown/i;
 const NO_CREDENTIALS = new Set(['CredentialsProviderError', 'TokenProviderError']);
+/** ECR's answers to an unknown access key or a wrong secret (a signature that does not match). */
+const REFUSED_CREDENTIALS = new Set([
+  'UnrecognizedClientException',
+  'InvalidClientTokenId',
+  'InvalidSignatureException',
+  'SignatureDoesNotMatch',
+]);
 const EXPIRED = new Set(['ExpiredToken', 'ExpiredTokenException', 'ExpiredTokenError']);
 
 function describeSdkError(error: unknown): string {
@@ -177,6 +184,15 @@ export function ecrAccessError(call: EcrCall, error: unknown): RegistryAccessErr
     ` in registry ${account} (${call.region})`;
   const said = describeSdkError(error);
   const name = error instanceof Error ? error.name : '';
+  if (REFUSED_CREDENTIALS.has(name)) {
+    // The registry's "wrong password": one message, whichever call and command met it.
+    return new RegistryAccessError(
+      `ECR (${call.region}) refused your AWS credentials (${name}): the access key is unknown or its secret ` +
+        'is wrong. Check AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (aws sts get-caller-identity ' +
+        'tells whether they work).',
+      { cause: error },
+    );
+  }
   let fix: string;
   if (NO_CREDENTIALS.has(name)) {
     fix =
