@@ -101,11 +101,13 @@ ${CONFIG_HELP}`,
       ),
   },
   images: {
-    summary: 'images per service: tags by digest, commit, push time, size, scan findings',
+    summary: 'images per service: tags by digest, commit, push (ECR) or build time, size, scans',
     usage: 'ship images [service]',
     details:
       'One row per image (manifest digest) with every tag that names it, newest first. From ECR,\n' +
-      'or from any OCI distribution registry with --registry (catalog, tags lists, manifests).',
+      'or from any OCI distribution registry with --registry (catalog, tags lists, manifests; the\n' +
+      "time is the image config's created, as the CREATED column says). Exit status 1 when a\n" +
+      'repository is not there.',
     options: { ...CONFIG_OPTIONS, ...REGISTRY_OPTIONS },
     optionHelp: `${REGISTRY_HELP}\n${CONFIG_HELP}`,
     positionals: 1,
