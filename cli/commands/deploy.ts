@@ -253,7 +253,7 @@ async function carryOut(
     const live = await ctx.retry(() =>
       client.getDeployment(environment.namespace, target.deployment),
     );
-    const step = original.fromRegistry ? pullAddress(ctx, original, live) : original;
+    const step = original.fromRegistry ? pullAddress(ctx, original, live, command) : original;
     planned.push(step);
     if (live?.metadata.annotations?.[ANNOTATIONS.paused] === 'true' && planOptions.pause !== true) {
       stayPaused.add(step);
@@ -400,7 +400,12 @@ export function splitRepositoryName(name: string): { host: string; path: string 
  * keeps the repository address the Deployment uses when it names the same repository, or takes
  * `--pull-registry`. A Deployment naming another repository is refused, naming both addresses.
  */
-function pullAddress(ctx: ShipContext, step: Step, live: Deployment | undefined): Step {
+function pullAddress(
+  ctx: ShipContext,
+  step: Step,
+  live: Deployment | undefined,
+  command: 'deploy' | 'rollback',
+): Step {
   const { registry, pullRegistry } = ctx.options;
   if (registry === undefined) return step;
   const readFrom = parseImageReference(step.image.image).name;
@@ -420,7 +425,7 @@ function pullAddress(ctx: ShipContext, step: Step, live: Deployment | undefined)
   const where = `${step.ref.environment.name}: Deployment ${step.ref.environment.namespace}/${step.ref.target.deployment}`;
   if (splitRepositoryName(liveName).path === repository) {
     ctx.io.stderr.write(
-      `ship: note: ${where} keeps pulling from ${liveName}; tags and digests were read from ${readHost} ` +
+      `ship ${command}: note: ${where} keeps pulling from ${liveName}; tags and digests were read from ${readHost} ` +
         `(--registry). --pull-registry <host[:port]> sets another address.\n`,
     );
     return at(liveName);

@@ -188,8 +188,10 @@ describe('item 3: the Deployment keeps the address its nodes pull from', () => {
     const run = await ship(['deploy', 'hasher', TAG_2]);
     expect(run.status).toBe(0);
     expect(hasherImage()).toBe(`${NODE_REGISTRY}/hasher:${TAG_2}@${digests[COMMIT_2]}`);
-    expect(run.stderr).toContain(`${NODE_REGISTRY}/hasher`);
-    expect(run.stderr).toContain(registry.host);
+    expect(run.stderr).toContain(
+      `ship deploy: note: main: Deployment dockercoins/hasher keeps pulling from ${NODE_REGISTRY}/hasher; ` +
+        `tags and digests were read from ${registry.host} (--registry)`,
+    );
   });
 
   test('Given a Deployment pulling another repository, when ship deploys from --registry, then it refuses naming both addresses and --pull-registry, and changes nothing', async () => {
@@ -219,6 +221,12 @@ describe('item 4: KUBECONFIG alone', () => {
     expect(run.status).toBe(0);
     expect(run.stdout).toContain(TAG_1);
   });
+});
+
+test('Given KUBECONFIG empty and no AWS region, when ship history runs, then it takes EKS by name and asks for the region', async () => {
+  const run = await ship(['history', 'hasher'], { noKubeconfig: true, env: { KUBECONFIG: '' } });
+  expect(run.status).toBe(2);
+  expect(run.stderr).toContain('no AWS region');
 });
 
 describe('item 5: repositories under a prefix', () => {
