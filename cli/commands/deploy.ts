@@ -224,7 +224,7 @@ async function resolveTag(
 interface Result {
   readonly outcome: TargetOutcome;
   readonly rollout: RolloutStatus | undefined;
-  /** The Deployment's automatic deploys were paused and stay so (a deploy, not a rollback). */
+  /** The automatic deploys of the Deployment were paused and stay so (not paused by this command). */
   readonly stillPaused: boolean;
   /** The rollout did not end within the timeout. */
   readonly timedOut: boolean;
