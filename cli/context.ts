@@ -44,6 +44,8 @@ export interface GlobalOptions {
   readonly registry: string | undefined;
   readonly registryUser: string | undefined;
   readonly repositoryPrefix: string | undefined;
+  /** The registry as the nodes reach it (`host[:port]`), written in a deployed image's address. */
+  readonly pullRegistry?: string | undefined;
   readonly kubeconfig: string | undefined;
   readonly kubeContext: string | undefined;
   readonly environment: string | undefined;
@@ -179,6 +181,33 @@ export class ShipContext {
     return prefix === undefined || prefix === '' ? service.service : `${prefix}/${service.service}`;
   }
 
+  /**
+   * Why a service's repository is not in the registry, and the fix: with --registry, the
+   * repositories of the catalog named `<prefix>/<service>` give the --repository-prefix to pass.
+   */
+  async missingRepository(service: ServiceSettings, catalog?: readonly string[]): Promise<string> {
+    const repository = this.repositoryOf(service);
+    const source = this.images();
+    const head = `${service.service}: no repository ${repository} in ${source.label}`;
+    if (this.options.registry !== undefined) {
+      const names = catalog ?? (await source.listRepositories());
+      const elsewhere = names.filter(
+        (name) =>
+          name !== repository && (name === service.service || name.endsWith(`/${service.service}`)),
+      );
+      if (elsewhere.length > 0) {
+        const fixes = elsewhere.map((name) =>
+          name === service.service
+            ? 'no --repository-prefix'
+            : `--repository-prefix ${name.slice(0, -service.service.length - 1)}`,
+        );
+        return `${head}, but it has ${elsewhere.join(', ')}: pass ${fixes.join(' or ')}.`;
+      }
+      return `${head}: nothing built for it yet? Push its images there, or check --registry and --repository-prefix.`;
+    }
+    return `${head}: nothing built for it yet? Its first build creates the images, or check --region and the configuration (repositoryPrefix).`;
+  }
+
   images(): ImageSource {
     if (this.cachedImages === undefined) {
       const { registry, registryUser } = this.options;
@@ -216,7 +245,9 @@ export class ShipContext {
   clusters(): ShipClusters {
     if (this.cachedClusters === undefined) {
       const { kubeconfig, kubeContext } = this.options;
-      if (kubeconfig !== undefined || kubeContext !== undefined) {
+      // KUBECONFIG set means a kubeconfig, as for kubectl: no AWS region is needed then.
+      const fromEnv = (this.deps.env.KUBECONFIG ?? '') !== '';
+      if (kubeconfig !== undefined || kubeContext !== undefined || fromEnv) {
         const file = readKubeconfig({
           ...(kubeconfig === undefined ? {} : { path: path.resolve(this.deps.cwd, kubeconfig) }),
           env: this.deps.env,

@@ -36,6 +36,11 @@ export interface ImageRecord {
 export interface ImageSource {
   /** For messages and table titles: `ECR 123456789012 (eu-west-1)`, `registry 127.0.0.1:30500`. */
   readonly label: string;
+  /**
+   * What {@link ImageRecord.pushedAt} is: ECR's push time (`pushed`), or the image config's
+   * `created`, when the image was built (`created`): an OCI registry keeps no push time.
+   */
+  readonly imageTime: 'pushed' | 'created';
   /** The registry host of image references, `<account>.dkr.ecr.<region>.amazonaws.com` or `127.0.0.1:30500`. */
   host(): Promise<string>;
   /** Every repository name, sorted (OCI: `/v2/_catalog`, every page; ECR: DescribeRepositories). */

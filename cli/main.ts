@@ -38,6 +38,7 @@ const CLUSTER_OPTIONS: Options = {
 const ROLLOUT_OPTIONS: Options = {
   'no-wait': { type: 'boolean' },
   timeout: { type: 'string' },
+  'pull-registry': { type: 'string' },
 };
 const COMMON: Options = {
   json: { type: 'boolean' },
@@ -55,7 +56,10 @@ const CLUSTER_HELP = `  --env <name>           the environment (default: the onl
   --kubeconfig <file>    reach the cluster through a kubeconfig instead of EKS by name
   --context <name>       the kubeconfig context (default: its current-context)`;
 const ROLLOUT_HELP = `  --no-wait              do not follow the rollout (default: follow it until done or failed)
-  --timeout <seconds>    how long to follow it (default: 600, the default progress deadline)`;
+  --timeout <seconds>    how long to follow it (default: 600, the default progress deadline)
+  --pull-registry <host[:port]>
+                         with --registry: the registry as the nodes reach it, written in the image
+                         (default: the address the Deployment already pulls from)`;
 const COMMON_HELP = `  --json                 one JSON document on stdout, for scripts
   -h, --help             this help`;
 
@@ -97,11 +101,13 @@ ${CONFIG_HELP}`,
       ),
   },
   images: {
-    summary: 'images per service: tags by digest, commit, push time, size, scan findings',
+    summary: 'images per service: tags by digest, commit, push (ECR) or build time, size, scans',
     usage: 'ship images [service]',
     details:
       'One row per image (manifest digest) with every tag that names it, newest first. From ECR,\n' +
-      'or from any OCI distribution registry with --registry (catalog, tags lists, manifests).',
+      'or from any OCI distribution registry with --registry (catalog, tags lists, manifests; the\n' +
+      "time is the image config's created, as the CREATED column says). Exit status 1 when a\n" +
+      'repository is not there.',
     options: { ...CONFIG_OPTIONS, ...REGISTRY_OPTIONS },
     optionHelp: `${REGISTRY_HELP}\n${CONFIG_HELP}`,
     positionals: 1,
@@ -122,26 +128,32 @@ ${CONFIG_HELP}`,
   },
   deploy: {
     summary: 'deploy a tag, pinned by the digest it names now',
-    usage: 'ship deploy <service> <tag> [--env <name>] [--allow-older]',
+    usage: 'ship deploy <service> <tag> [--env <name>] [--allow-older] [--allow-build-tag]',
     details:
       "Through the deployer's own plan: the image is <repository>:<tag>@<digest>, the Deployment\n" +
       'gets the same annotations, and the PATCH is conditional on what was read. An image older\n' +
-      'than the running build is refused unless --allow-older (or use ship rollback). Automatic\n' +
-      'deploys stay as they are (paused or not). Exit status 1 when a rollout fails or times out.',
+      'than the running build is refused unless --allow-older (or use ship rollback). Only commit\n' +
+      "and release tags deploy (the deployer's rule): --allow-build-tag lets a branch or pr- tag\n" +
+      'deploy to an environment that takes no release tags. Automatic deploys stay as they are\n' +
+      '(paused or not: a paused service is said to stay paused). Exit status 1 when a rollout\n' +
+      'fails or times out.',
     options: {
       ...CONFIG_OPTIONS,
       ...REGISTRY_OPTIONS,
       ...CLUSTER_OPTIONS,
       ...ROLLOUT_OPTIONS,
       'allow-older': { type: 'boolean' },
+      'allow-build-tag': { type: 'boolean' },
     },
     optionHelp: `  --allow-older          deploy even if the running build is newer
+  --allow-build-tag      deploy a branch or pr- tag (environments without release tags only)
 ${ROLLOUT_HELP}\n${CLUSTER_HELP}\n${REGISTRY_HELP}\n${CONFIG_HELP}`,
     positionals: 2,
     run: (ctx, positionals, values) =>
       deployCommand(ctx, positionals[0], positionals[1], {
         ...rolloutOptions(values, 'deploy'),
         allowOlder: values['allow-older'] === true,
+        allowBuildTag: values['allow-build-tag'] === true,
       }),
   },
   rollback: {
@@ -231,6 +243,27 @@ ${COMMON_HELP}
 `;
 }
 
+/** `--pull-registry host[:port]`: with --registry only, a host as image references start with. */
+function pullRegistryOption(values: Values, command: string): string | undefined {
+  const text = values['pull-registry'] as string | undefined;
+  if (text === undefined) return undefined;
+  if (values.registry === undefined) {
+    throw new UsageError(
+      '--pull-registry applies to --registry only; images from ECR are pulled from ECR.',
+      command,
+    );
+  }
+  const label = '[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?';
+  if (!new RegExp(`^${label}(\\.${label})*(:[0-9]{1,5})?$`).test(text)) {
+    throw new UsageError(
+      `--pull-registry ${JSON.stringify(text)} is not a registry host: give host[:port] as image ` +
+        'references start with, no scheme, no path, e.g. 127.0.0.1:30500 or registry.example.com.',
+      command,
+    );
+  }
+  return text;
+}
+
 function rolloutOptions(
   values: Values,
   command: string,
@@ -251,7 +284,7 @@ function rolloutOptions(
 
 /** Runs one command line; resolves to the exit status. Never throws for a user's mistake. */
 export async function runShip(argv: readonly string[], io: CliIo, deps: CliDeps): Promise<number> {
-  const [name, ...rest] = argv;
+  const { name, rest } = splitCommand(argv);
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     (name === undefined ? io.stderr : io.stdout).write(USAGE);
     return name === undefined ? EXIT.usage : EXIT.ok;
@@ -312,6 +345,7 @@ export async function runShip(argv: readonly string[], io: CliIo, deps: CliDeps)
       registry: values.registry as string | undefined,
       registryUser: values['registry-user'] as string | undefined,
       repositoryPrefix: values['repository-prefix'] as string | undefined,
+      pullRegistry: pullRegistryOption(values, name),
       kubeconfig: values.kubeconfig as string | undefined,
       kubeContext: values.context as string | undefined,
       environment: values.env as string | undefined,
@@ -347,6 +381,44 @@ export async function runShip(argv: readonly string[], io: CliIo, deps: CliDeps)
   } finally {
     ctx?.close();
   }
+}
+
+/** Every option of any command: which take a value, so that a value is never taken for the command. */
+const ALL_OPTIONS: Options = Object.assign(
+  {},
+  COMMON,
+  ...Object.values(COMMANDS).map((c) => c.options),
+) as Options;
+
+/**
+ * The command and the rest of the arguments. Options may come before the command, as kubectl's
+ * flags may (`ship --registry <url> images`): the command is the first argument that is neither an
+ * option nor the value of an option that takes one. Whether an option is valid for the command is
+ * for parseArgs to say, wherever it stands.
+ */
+export function splitCommand(argv: readonly string[]): {
+  name: string | undefined;
+  rest: string[];
+} {
+  const takesValue = (arg: string): boolean => {
+    if (arg.startsWith('--')) {
+      if (arg.includes('=')) return false;
+      return ALL_OPTIONS[arg.slice(2)]?.type === 'string';
+    }
+    if (arg.length !== 2) return false; // -cKEY=VALUE carries its value
+    return Object.values(ALL_OPTIONS).some((o) => o.short === arg[1] && o.type === 'string');
+  };
+  for (let i = 0; i < argv.length; i += 1) {
+    const arg = argv[i]!;
+    if (arg === '--' || !arg.startsWith('-') || arg === '-') {
+      if (arg === '--') break;
+      return { name: arg, rest: [...argv.slice(0, i), ...argv.slice(i + 1)] };
+    }
+    if (takesValue(arg)) i += 1;
+  }
+  // No command: `ship --help` (or only options) gets the general usage.
+  const help = argv.find((a) => a === '--help' || a === '-h');
+  return { name: help ?? undefined, rest: [] };
 }
 
 /** Errors of our own modules whose message is complete (named classes, not a TypeError). */

@@ -4,7 +4,7 @@
  * which of the three happened.
  */
 
-/** The documented exit codes: README "The ship CLI" lists them. */
+/** The documented exit codes: docs/cli.md lists them. */
 export const EXIT = {
   /** Done; a read-only command found what it was asked about. */
   ok: 0,

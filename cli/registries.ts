@@ -47,6 +47,7 @@ import {
 } from './images';
 
 /** How a person passes registry credentials to `ship` (cli/context.ts reads them). */
+const REGISTRY_PASSWORD_VARIABLE = 'SHIP_REGISTRY_PASSWORD';
 const CREDENTIALS_HINT =
   'give a user with --registry-user <name> and its password in SHIP_REGISTRY_PASSWORD';
 
@@ -149,6 +150,13 @@ export interface EcrCall {
 
 const THROTTLED = /throttl|toomanyrequests|requestlimitexceeded|slowdown/i;
 const NO_CREDENTIALS = new Set(['CredentialsProviderError', 'TokenProviderError']);
+/** ECR's answers to an unknown access key or a wrong secret (a signature that does not match). */
+const REFUSED_CREDENTIALS = new Set([
+  'UnrecognizedClientException',
+  'InvalidClientTokenId',
+  'InvalidSignatureException',
+  'SignatureDoesNotMatch',
+]);
 const EXPIRED = new Set(['ExpiredToken', 'ExpiredTokenException', 'ExpiredTokenError']);
 
 function describeSdkError(error: unknown): string {
@@ -176,6 +184,15 @@ export function ecrAccessError(call: EcrCall, error: unknown): RegistryAccessErr
     ` in registry ${account} (${call.region})`;
   const said = describeSdkError(error);
   const name = error instanceof Error ? error.name : '';
+  if (REFUSED_CREDENTIALS.has(name)) {
+    // The registry's "wrong password": one message, whichever call and command met it.
+    return new RegistryAccessError(
+      `ECR (${call.region}) refused your AWS credentials (${name}): the access key is unknown or its secret ` +
+        'is wrong. Check AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (aws sts get-caller-identity ' +
+        'tells whether they work).',
+      { cause: error },
+    );
+  }
   let fix: string;
   if (NO_CREDENTIALS.has(name)) {
     fix =
@@ -302,6 +319,7 @@ export function createEcrImageSource(props: EcrImageSourceProps): ImageSource {
     get label() {
       return `ECR ${registryId ?? 'of the current account'} (${region})`;
     },
+    imageTime: 'pushed',
 
     host,
 
@@ -576,21 +594,23 @@ export function createOciImageSource(props: OciImageSourceProps): OciImageSource
       );
     }
     if (error instanceof AuthenticationError) {
+      // One message per cause, whichever command and request met it (what was being read does
+      // not change the fix).
       let message: string;
       if (error.username === undefined) {
         message =
-          `registry ${host} requires credentials to read ${what} and none were given ` +
-          `(${dockerConfigPath(props.env)} has none for ${host}): ${CREDENTIALS_HINT}, or run docker login ${host}.`;
+          `registry ${host} requires credentials and none were given (${dockerConfigPath(props.env)} ` +
+          `has none for ${host}): ${CREDENTIALS_HINT}, or run docker login ${host}.`;
       } else if (given !== undefined) {
         message =
-          `registry ${host} refused the password of user "${error.username}" (the user given) to read ${what}: ` +
-          `check the password in SHIP_REGISTRY_PASSWORD, or ${CREDENTIALS_HINT.replace('give a user', 'give another user')}.`;
+          `registry ${host} refused the password of user "${error.username}": check ${REGISTRY_PASSWORD_VARIABLE} ` +
+          '(or give another user with --registry-user <name>).';
       } else {
         message =
-          `registry ${host} refused the credentials of user "${error.username}" from ${error.source} to read ${what}: ` +
-          `run docker login ${host} again, or ${CREDENTIALS_HINT}.`;
+          `registry ${host} refused the credentials of user "${error.username}" that docker login stored ` +
+          `(${error.source}): run docker login ${host} again (or ${CREDENTIALS_HINT}).`;
       }
-      return new RegistryAccessError(`${message} (${error.message})`, { cause: error });
+      return new RegistryAccessError(message, { cause: error });
     }
     if (error instanceof RegistryError) {
       return new RegistryAccessError(`registry ${host}: ${error.message}`, { cause: error });
@@ -691,6 +711,7 @@ export function createOciImageSource(props: OciImageSourceProps): OciImageSource
 
   return {
     label: `registry ${host}`,
+    imageTime: 'created',
     client,
     concurrency,
 

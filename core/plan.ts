@@ -104,13 +104,9 @@ export function planBuild(build: BuildRecord, settings: DeployerSettings): Build
     return nowhere('deploys nowhere');
   }
 
-  const kind = classifyTag(tag, pattern);
-  if (kind !== 'commit' && kind !== 'release') {
-    return skip(
-      'tag-not-deployable',
-      `the tag to deploy, "${tag}", is a${kind === 'other' ? 'n unknown' : ` ${kind}`} tag; only commit tags ` +
-        `(12 hex) and release tags (pattern "${pattern}") deploy, never "latest". Nothing was deployed.`,
-    );
+  const notDeployable = tagNotDeployable(tag, pattern);
+  if (notDeployable !== undefined) {
+    return skip('tag-not-deployable', `${notDeployable} Nothing was deployed.`);
   }
 
   const image: DesiredImage = {
@@ -127,6 +123,20 @@ export function planBuild(build: BuildRecord, settings: DeployerSettings): Build
     service.targets.map((target) => ({ environment, service: service.service, target })),
   );
   return { action: 'deploy', build, image, targets };
+}
+
+/**
+ * Why a tag is not one that deploys (`tag-not-deployable`), or undefined when it is: only commit
+ * tags (12 hex) and release tags deploy; never a branch (sortable) or pull-request tag, never
+ * `latest` or any other tag. The deployer's rule, which `ship deploy` applies too.
+ */
+export function tagNotDeployable(tag: string, releaseTagPattern: string): string | undefined {
+  const kind = classifyTag(tag, releaseTagPattern);
+  if (kind === 'commit' || kind === 'release') return undefined;
+  return (
+    `the tag to deploy, "${tag}", is a${kind === 'other' ? 'n unknown' : ` ${kind}`} tag; only commit tags ` +
+    `(12 hex) and release tags (pattern "${releaseTagPattern}") deploy, never "latest".`
+  );
 }
 
 /**

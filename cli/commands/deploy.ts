@@ -7,10 +7,21 @@
  * timeout passes.
  */
 import { classifyTag } from '../../buildspecs/image-tags';
-import type { ServiceSettings } from '../../lib/deployer-contract';
+import { ANNOTATIONS, type ServiceSettings } from '../../lib/deployer-contract';
 import { deployTarget } from '../../core/apply';
-import { planTarget, runningImage, type PlanOptions } from '../../core/plan';
-import type { DesiredImage, TargetOutcome, TargetRef } from '../../core/types';
+import {
+  parseImageReference,
+  planTarget,
+  runningImage,
+  tagNotDeployable,
+  type PlanOptions,
+} from '../../core/plan';
+import type {
+  Deployment,
+  DesiredImage,
+  TargetOutcome,
+  TargetRef,
+} from '../../core/types';
 import { desiredFromImage, NotDeployableError } from '../builds';
 import type { ShipContext } from '../context';
 import { desiredFromRevision, previousImage, rolloutHistory } from '../history';
@@ -27,13 +38,19 @@ export interface RolloutOptions {
 interface Step {
   readonly ref: TargetRef;
   readonly image: DesiredImage;
+  /**
+   * The image was read from the registry (a tag), not from the Deployment's own history: its
+   * repository address is the one `--registry` reaches, which may not be the nodes' (see
+   * {@link pullAddress}).
+   */
+  readonly fromRegistry: boolean;
 }
 
 export async function deployCommand(
   ctx: ShipContext,
   serviceName: string | undefined,
   tag: string | undefined,
-  options: RolloutOptions & { allowOlder: boolean },
+  options: RolloutOptions & { allowOlder: boolean; allowBuildTag: boolean },
 ): Promise<number> {
   const service = ctx.service(serviceName, 'deploy');
   if (tag === undefined) {
@@ -52,10 +69,29 @@ export async function deployCommand(
     );
   }
   const [environment] = ctx.environments('one', 'deploy');
+  // The deployer's own rule (tag-not-deployable): commit and release tags only.
+  const notDeployable = tagNotDeployable(tag, settings.releaseTagPattern);
+  if (notDeployable !== undefined) {
+    if (!options.allowBuildTag) {
+      throw new ShipError(
+        `${notDeployable} The deployer would refuse it (tag-not-deployable); nothing was changed. Deploy the ` +
+          `commit tag of the same image (\`ship images ${service.service}\` lists it), or, for an environment ` +
+          'that takes no release tags, pass --allow-build-tag.',
+      );
+    }
+    if (environment!.releaseTags) {
+      throw new ShipError(
+        `${notDeployable} --allow-build-tag is refused: environment ${environment!.name} takes release tags, ` +
+          'so only commit and release tags deploy there. Nothing was changed; deploy the commit tag of the ' +
+          `same image (\`ship images ${service.service}\` lists it).`,
+      );
+    }
+  }
   const image = await resolveTag(ctx, service, tag);
   const steps = service.targets.map((target) => ({
     ref: { environment: environment!, service: service.service, target },
     image,
+    fromRegistry: true,
   }));
   return carryOut(
     ctx,
@@ -79,6 +115,7 @@ export async function rollbackCommand(
     const steps = service.targets.map((target) => ({
       ref: { environment: environment!, service: service.service, target },
       image,
+      fromRegistry: true,
     }));
     return carryOut(ctx, steps, planOptions, options, 'rollback');
   }
@@ -112,6 +149,17 @@ export async function rollbackCommand(
     const running = runningImage(live, target.container);
     const previous = previousImage(history, running?.digest);
     if (previous === undefined) {
+      // Installed by k8s/render.sh (or kubectl): the earlier revision names a tag, not a digest.
+      // The registry says which digest the tag names now; it is pinned by that digest.
+      const unpinned = previousUnpinned(history, running?.image);
+      if (unpinned !== undefined) {
+        steps.push({
+          ref,
+          image: await imageOfUnpinned(ctx, service, where, unpinned),
+          fromRegistry: false,
+        });
+        continue;
+      }
       throw new ShipError(
         `${where}: its rollout history (${history.length} revision${history.length === 1 ? '' : 's'} kept) has no ` +
           `earlier image with a known digest than the running one (${running?.image ?? 'none'}). Name the image ` +
@@ -121,7 +169,7 @@ export async function rollbackCommand(
     const desired = desiredFromRevision(previous);
     if (!desired.ok)
       throw new ShipError(`${where}: ${desired.reason} Name the image with --to <tag>.`);
-    steps.push({ ref, image: desired.image });
+    steps.push({ ref, image: desired.image, fromRegistry: false });
   }
   // The digest must still be in the registry: lifecycle rules may have expired it.
   for (const step of steps) {
@@ -150,6 +198,10 @@ async function resolveTag(
   const record = await source.imageByTag(repository, tag);
   ctx.progress.done();
   if (record === undefined) {
+    const catalog = await source.listRepositories();
+    if (!catalog.includes(repository)) {
+      throw new ShipError(await ctx.missingRepository(service, catalog));
+    }
     throw new ShipError(
       `${repository}:${tag} does not exist in ${source.label}. \`ship images ${service.service}\` lists the tags there are.`,
     );
@@ -172,6 +224,8 @@ async function resolveTag(
 interface Result {
   readonly outcome: TargetOutcome;
   readonly rollout: RolloutStatus | undefined;
+  /** The automatic deploys of the Deployment were paused and stay so (not paused by this command). */
+  readonly stillPaused: boolean;
   /** The rollout did not end within the timeout. */
   readonly timedOut: boolean;
 }
@@ -191,12 +245,19 @@ async function carryOut(
   };
 
   // Plan every Deployment first: one refusal means nothing is patched.
-  for (const step of steps) {
-    const { environment, target } = step.ref;
+  const planned: Step[] = [];
+  const stayPaused = new Set<Step>();
+  for (const original of steps) {
+    const { environment, target } = original.ref;
     const client = await ctx.retry(() => deps.clusters.connect(environment));
     const live = await ctx.retry(() =>
       client.getDeployment(environment.namespace, target.deployment),
     );
+    const step = original.fromRegistry ? pullAddress(ctx, original, live, command) : original;
+    planned.push(step);
+    if (live?.metadata.annotations?.[ANNOTATIONS.paused] === 'true' && planOptions.pause !== true) {
+      stayPaused.add(step);
+    }
     const plan = planTarget(step.ref, step.image, live, started, planOptions);
     if (plan.action === 'fail') throw new ShipError(`${plan.detail}`);
     if (plan.action === 'skip' && plan.reason === 'older-build') {
@@ -208,7 +269,7 @@ async function carryOut(
   }
 
   const results: Result[] = [];
-  for (const step of steps) {
+  for (const step of planned) {
     ctx.progress.update(`${describeRef(step.ref)}: patching…`);
     const outcome = await deployTarget(step.ref, step.image, deps, planOptions, started);
     let status: RolloutStatus | undefined;
@@ -221,7 +282,7 @@ async function carryOut(
         rollout.timeoutSeconds,
       ));
     }
-    results.push({ outcome, rollout: status, timedOut });
+    results.push({ outcome, rollout: status, timedOut, stillPaused: stayPaused.has(step) });
   }
   ctx.progress.done();
 
@@ -249,8 +310,14 @@ async function carryOut(
       ),
     );
   } else {
-    for (const { outcome, rollout: status, timedOut } of results) {
+    for (const { outcome, rollout: status, timedOut, stillPaused } of results) {
       ctx.io.stdout.write(`${describeOutcome(outcome, planOptions)}\n`);
+      if (stillPaused) {
+        ctx.io.stdout.write(
+          `  note: automatic deploys of ${outcome.ref.service} stay paused: the next build will not deploy ` +
+            `(ship resume ${outcome.ref.service} to resume them).\n`,
+        );
+      }
       if (status !== undefined) {
         ctx.io.stdout.write(
           `  rollout: ${status.message}${timedOut ? ` (still not done after ${rollout.timeoutSeconds} s; ship status follows it)` : ''}\n`,
@@ -261,6 +328,115 @@ async function carryOut(
     }
   }
   return failed ? EXIT.failure : EXIT.ok;
+}
+
+/** The newest earlier revision whose image is named by a tag alone (an install by k8s/render.sh). */
+function previousUnpinned(
+  history: ReturnType<typeof rolloutHistory>,
+  runningImageRef: string | undefined,
+): ReturnType<typeof rolloutHistory>[number] | undefined {
+  const current = history.find((r) => r.current)?.revision ?? Number.POSITIVE_INFINITY;
+  return [...history]
+    .sort((a, b) => b.revision - a.revision)
+    .find(
+      (r) =>
+        r.revision < current &&
+        r.image !== undefined &&
+        r.digest === undefined &&
+        r.tag !== undefined &&
+        r.image !== runningImageRef,
+    );
+}
+
+/**
+ * An unpinned revision as the image to deploy again: its tag, read in the registry now, pinned by
+ * the digest the registry gives, at the revision's own repository address. The revision must name
+ * the service's repository (any host with --registry, where a port-forward reaches the nodes'
+ * registry; ECR's exactly) and a tag the deployer deploys.
+ */
+async function imageOfUnpinned(
+  ctx: ShipContext,
+  service: ServiceSettings,
+  where: string,
+  revision: ReturnType<typeof rolloutHistory>[number],
+): Promise<DesiredImage> {
+  const { name, tag } = parseImageReference(revision.image!);
+  const repository = ctx.repositoryOf(service);
+  const registryName = `${await ctx.images().host()}/${repository}`;
+  const sameRepository =
+    ctx.options.registry === undefined
+      ? name === registryName
+      : splitRepositoryName(name).path === repository;
+  const which = `revision ${revision.revision} (image ${revision.image})`;
+  if (!sameRepository) {
+    throw new ShipError(
+      `${where}: ${which} is not from repository ${registryName}, where ship reads tags, so its digest ` +
+        `cannot be looked up. Nothing was changed. Name the image with --to <tag> (\`ship images ${service.service}\` lists them).`,
+    );
+  }
+  const notDeployable = tagNotDeployable(tag!, ctx.settings().releaseTagPattern);
+  if (notDeployable !== undefined) {
+    throw new ShipError(
+      `${where}: ${which}: ${notDeployable} Nothing was changed. Name the image with --to <tag>.`,
+    );
+  }
+  const image = await resolveTag(ctx, service, tag!);
+  return { ...image, image: `${name}:${image.tag}@${image.digest}` };
+}
+
+/** `host[:port]/path` split as container runtimes read it: no host means Docker Hub. */
+export function splitRepositoryName(name: string): { host: string; path: string } {
+  const slash = name.indexOf('/');
+  const first = slash < 0 ? '' : name.slice(0, slash);
+  if (slash >= 0 && (first.includes('.') || first.includes(':') || first === 'localhost')) {
+    return { host: first, path: name.slice(slash + 1) };
+  }
+  return { host: 'docker.io', path: slash < 0 ? `library/${name}` : name };
+}
+
+/**
+ * The image at the address the Deployment's nodes pull from. With `--registry`, tags are read
+ * wherever it points (a port-forward such as 127.0.0.1:5000), which nodes may not reach: the image
+ * keeps the repository address the Deployment uses when it names the same repository, or takes
+ * `--pull-registry`. A Deployment naming another repository is refused, naming both addresses.
+ */
+function pullAddress(
+  ctx: ShipContext,
+  step: Step,
+  live: Deployment | undefined,
+  command: 'deploy' | 'rollback',
+): Step {
+  const { registry, pullRegistry } = ctx.options;
+  if (registry === undefined) return step;
+  const readFrom = parseImageReference(step.image.image).name;
+  const { host: readHost, path: repository } = splitRepositoryName(readFrom);
+  const at = (name: string): Step => ({
+    ...step,
+    image: { ...step.image, image: `${name}:${step.image.tag}@${step.image.digest}` },
+  });
+  if (pullRegistry !== undefined) return at(`${pullRegistry}/${repository}`);
+  const liveImage = live?.spec?.template?.spec?.containers?.find(
+    (c) => c.name === step.ref.target.container,
+  )?.image;
+  // No Deployment or container: the plan says so.
+  if (liveImage === undefined) return step;
+  const liveName = parseImageReference(liveImage).name;
+  if (liveName === readFrom) return step;
+  const where = `${step.ref.environment.name}: Deployment ${step.ref.environment.namespace}/${step.ref.target.deployment}`;
+  if (splitRepositoryName(liveName).path === repository) {
+    ctx.io.stderr.write(
+      `ship ${command}: note: ${where} keeps pulling from ${liveName}; tags and digests were read from ${readHost} ` +
+        `(--registry). --pull-registry <host[:port]> sets another address.\n`,
+    );
+    return at(liveName);
+  }
+  throw new ShipError(
+    `${where} pulls ${liveName}, but the image read from --registry ${registry} is ${readFrom}: deploying it ` +
+      `would change the address the nodes pull from to ${readHost}, which they may not reach (a port-forward ` +
+      'reaches this machine only; the pods would go to ImagePullBackOff). Nothing was changed. Pass ' +
+      `--pull-registry <host[:port]>, the registry as the nodes reach it (e.g. 127.0.0.1:30500 for the ` +
+      `in-cluster registry), to deploy <host[:port]>/${repository}.`,
+  );
 }
 
 function describeRef(ref: TargetRef): string {

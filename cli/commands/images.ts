@@ -23,7 +23,8 @@ export async function imagesCommand(
 
   // A registry's catalog says at once which repositories exist (ECR: DescribeRepositories).
   ctx.progress.update(`listing the repositories of ${source.label}…`);
-  const repositories = new Set(await source.listRepositories());
+  const catalog = await source.listRepositories();
+  const repositories = new Set(catalog);
   const results: {
     service: ServiceSettings;
     repository: string;
@@ -43,6 +44,13 @@ export async function imagesCommand(
   }
   ctx.progress.done();
 
+  // A repository that is not there is no success: said on stderr, exit status 1.
+  const missing = results.filter((r) => r.images === undefined);
+  for (const { service } of missing) {
+    ctx.io.stderr.write(`ship images: ${await ctx.missingRepository(service, catalog)}\n`);
+  }
+  const status = missing.length === 0 ? EXIT.ok : EXIT.failure;
+
   if (ctx.options.json) {
     ctx.io.stdout.write(
       formatJson({
@@ -58,7 +66,10 @@ export async function imagesCommand(
               tags: orderTags(image.tags, pattern),
               commit: facts.commit ?? null,
               buildNumber: facts.buildNumber ?? null,
-              pushedAt: image.pushedAt?.toISOString() ?? null,
+              pushedAt:
+                source.imageTime === 'pushed' ? (image.pushedAt?.toISOString() ?? null) : null,
+              createdAt:
+                source.imageTime === 'created' ? (image.pushedAt?.toISOString() ?? null) : null,
               sizeBytes: image.sizeBytes ?? null,
               scan: image.scan ?? null,
             };
@@ -66,7 +77,7 @@ export async function imagesCommand(
         })),
       }),
     );
-    return EXIT.ok;
+    return status;
   }
 
   const now = ctx.deps.now();
@@ -75,9 +86,7 @@ export async function imagesCommand(
     if (!first) ctx.io.stdout.write('\n');
     first = false;
     if (images === undefined) {
-      ctx.io.stdout.write(
-        `${service.service}: no repository ${repository} in ${source.label} (nothing built yet?)\n`,
-      );
+      ctx.io.stdout.write(`${service.service}: no repository ${repository} in ${source.label}\n`);
       continue;
     }
     ctx.io.stdout.write(
@@ -90,7 +99,8 @@ export async function imagesCommand(
           { header: 'TAGS' },
           { header: 'COMMIT' },
           { header: 'BUILD', align: 'right' },
-          { header: 'PUSHED', align: 'right' },
+          // ECR's push time; an OCI registry keeps none, so there the image config's `created`.
+          { header: source.imageTime === 'pushed' ? 'PUSHED' : 'CREATED', align: 'right' },
           { header: 'SIZE', align: 'right' },
           { header: 'SCAN' },
         ],
@@ -109,7 +119,7 @@ export async function imagesCommand(
       ),
     );
   }
-  return EXIT.ok;
+  return status;
 }
 
 /** `2 high, 5 medium`, `none`, `in progress`, or `-` when the registry does not scan. */

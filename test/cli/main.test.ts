@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { USAGE } from '../../cli/main';
+import { USAGE, splitCommand } from '../../cli/main';
 import { REPO_ROOT, runShipCaptured, type ShipRun } from '../support/ship';
 
 // The command line itself: help, usage errors (exit 2) and failures (exit 1) before any registry
@@ -255,5 +255,26 @@ describe('npx ship: the bin entry of package.json', () => {
     const usage = run(['status', '--env', 'prod']);
     expect(usage.status).toBe(2);
     expect(usage.stderr).toMatch(/--env "prod" is not an environment of this app/);
+  });
+});
+
+describe('global options before the command (issue 18)', () => {
+  test.each([
+    [
+      ['--registry', 'http://127.0.0.1:1', 'images', 'hasher'],
+      'images',
+      ['--registry', 'http://127.0.0.1:1', 'hasher'],
+    ],
+    [['-c', 'a=b', '--json', 'status'], 'status', ['-c', 'a=b', '--json']],
+    [['--config=x.json', 'tags'], 'tags', ['--config=x.json']],
+    [['-ca=b', 'tags', '--json'], 'tags', ['-ca=b', '--json']],
+    [['--json'], undefined, []],
+    [['--kubeconfig', 'status'], undefined, []],
+  ])('Given %j, then the command is %s and the rest %j', (argv, name, rest) => {
+    expect(splitCommand(argv)).toEqual({ name, rest });
+  });
+
+  test('Given -h before any command, when run, then the general usage goes to stdout', async () => {
+    expect(await ship(['--json', '-h'])).toEqual({ status: 0, stdout: USAGE, stderr: '' });
   });
 });

@@ -540,6 +540,35 @@ describe('ECR mapping (what moto cannot return)', () => {
     expect(mapped.cause).toBe(error);
   });
 
+  test.each([['UnrecognizedClientException'], ['InvalidSignatureException']])(
+    'Given %s (a wrong access key or secret), Then every call says the same one thing',
+    (name) => {
+      const error = named(name, 'The request signature we calculated does not match', 400);
+      const messages = [
+        ecrAccessError(
+          { operation: 'DescribeRepositories', region: 'eu-west-1', registryId: undefined },
+          error,
+        ).message,
+        ecrAccessError(
+          {
+            operation: 'DescribeImages',
+            region: 'eu-west-1',
+            registryId: '123456789012',
+            repository: 'dockercoins/hasher',
+            asked: 'tag v1',
+          },
+          error,
+        ).message,
+      ];
+      expect(messages[0]).toBe(
+        `ECR (eu-west-1) refused your AWS credentials (${name}): the access key is unknown or its secret is ` +
+          'wrong. Check AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (aws sts get-caller-identity ' +
+          'tells whether they work).',
+      );
+      expect(messages[1]).toBe(messages[0]);
+    },
+  );
+
   test('Given equal push times, Then records are ordered by digest; unknown times come last', () => {
     const record = (digest: string, at: string | undefined): ImageRecord => ({
       ...ecrImageRecord(base, ECR_HOST),
@@ -963,12 +992,15 @@ describe('createOciImageSource (distribution registry, buildah images)', () => {
         sourceWith({ username: USER.username, password: 'wrong' }).listImages('dockercoins/hasher'),
       );
       expect(error).toBeInstanceOf(RegistryAccessError);
-      expect(error.message).toContain(
-        `registry ${secured.host} refused the password of user "ship" (the user given) to read the images of dockercoins/hasher`,
+      // One message whatever was being read (issue 18): the same from the catalog as from a tags list.
+      const expected =
+        `registry ${secured.host} refused the password of user "ship": check SHIP_REGISTRY_PASSWORD ` +
+        '(or give another user with --registry-user <name>).';
+      expect(error.message).toBe(expected);
+      const fromCatalog = await rejection(
+        sourceWith({ username: USER.username, password: 'wrong' }).listRepositories(),
       );
-      expect(error.message).toContain(
-        'check the password in SHIP_REGISTRY_PASSWORD, or give another user with --registry-user <name>',
-      );
+      expect(fromCatalog.message).toBe(expected);
     });
 
     test('Given a wrong password in the docker config, Then the error names the user, the file and docker login', async () => {
@@ -979,7 +1011,7 @@ describe('createOciImageSource (distribution registry, buildah images)', () => {
         sourceWith(undefined, { HOME: tmpdir(), DOCKER_CONFIG: config }).listRepositories(),
       );
       expect(error.message).toContain(
-        `refused the credentials of user "ship" from ${path.join(config, 'config.json')} to read the catalog`,
+        `refused the credentials of user "ship" that docker login stored (${path.join(config, 'config.json')})`,
       );
       expect(error.message).toContain(`run docker login ${secured.host} again`);
     });
@@ -991,7 +1023,7 @@ describe('createOciImageSource (distribution registry, buildah images)', () => {
       );
       expect(error).toBeInstanceOf(RegistryAccessError);
       expect(error.message).toContain(
-        `registry ${secured.host} requires credentials to read dockercoins/hasher:v1 and none were given ` +
+        `registry ${secured.host} requires credentials and none were given ` +
           `(${path.join(env.DOCKER_CONFIG!, 'config.json')} has none for ${secured.host})`,
       );
       expect(error.message).toContain(

@@ -37,6 +37,11 @@ const COMMIT_2 = '9f8e7d6c5b4a39281706f5e4d3c2b1a098765432';
 const USER = { username: 'ci', password: 'pushes-images' };
 const TOKEN = 'alice-static-token-0123456789';
 const NAMESPACE = 'dockercoins';
+/**
+ * The address k8s/overlays/in-cluster names, as the nodes reach the registry; `--registry` reads
+ * the same registry at its own port, as a port-forward would.
+ */
+const NODE_REGISTRY = '127.0.0.1:30500';
 
 let registry: RunningRegistry;
 let kube: KubeApiServer;
@@ -135,7 +140,7 @@ function buildRecord(commit: string, digest: string, buildNumber: number): Build
   return {
     ...parsed.build,
     buildNumber,
-    repositoryUri: `${registry.host}/hasher`,
+    repositoryUri: `${NODE_REGISTRY}/hasher`,
     repository: 'hasher',
   };
 }
@@ -227,10 +232,11 @@ describe('ship, end to end: build → deploy → status → rollback → paused 
     const first = await ship(['deploy', 'hasher', COMMIT_1.slice(0, 12)], {
       onSleep: () => kube.completeRollout(NAMESPACE, 'hasher'),
     });
-    expect(first.stderr).toBe('');
+    // the Deployment keeps the address its nodes pull from, and says so
+    expect(first.stderr).toContain(`keeps pulling from ${NODE_REGISTRY}/hasher`);
     expect(first.status).toBe(0);
     expect(imageOf(hasher())).toBe(
-      `${registry.host}/hasher:${COMMIT_1.slice(0, 12)}@${digests[COMMIT_1]}`,
+      `${NODE_REGISTRY}/hasher:${COMMIT_1.slice(0, 12)}@${digests[COMMIT_1]}`,
     );
     expect(first.stdout).toContain('successfully rolled out');
 
@@ -270,7 +276,7 @@ describe('ship, end to end: build → deploy → status → rollback → paused 
     expect(rollback.stderr).toBe('');
     expect(rollback.status).toBe(0);
     expect(imageOf(hasher())).toBe(
-      `${registry.host}/hasher:${COMMIT_1.slice(0, 12)}@${digests[COMMIT_1]}`,
+      `${NODE_REGISTRY}/hasher:${COMMIT_1.slice(0, 12)}@${digests[COMMIT_1]}`,
     );
     expect(hasher().metadata.annotations?.[ANNOTATIONS.paused]).toBe('true');
 
@@ -296,7 +302,7 @@ describe('ship, end to end: build → deploy → status → rollback → paused 
     const deployed = await deployerRun(buildRecord(COMMIT_2, digests[COMMIT_2]!, 44));
     expect(deployed).toMatchObject({ status: 'deployed' });
     expect(imageOf(hasher())).toBe(
-      `${registry.host}/hasher:${COMMIT_2.slice(0, 12)}@${digests[COMMIT_2]}`,
+      `${NODE_REGISTRY}/hasher:${COMMIT_2.slice(0, 12)}@${digests[COMMIT_2]}`,
     );
 
     // and the history tells the whole story
