@@ -16,12 +16,7 @@ import {
   tagNotDeployable,
   type PlanOptions,
 } from '../../core/plan';
-import type {
-  Deployment,
-  DesiredImage,
-  TargetOutcome,
-  TargetRef,
-} from '../../core/types';
+import type { Deployment, DesiredImage, TargetOutcome, TargetRef } from '../../core/types';
 import { desiredFromImage, NotDeployableError } from '../builds';
 import type { ShipContext } from '../context';
 import { desiredFromRevision, previousImage, rolloutHistory } from '../history';
