@@ -4,7 +4,8 @@
  *   clients imported eagerly, bundled with esbuild's defaults;
  * - warm reaction, event in → PATCH accepted, against local emulators (moto, the EKS stub, the
  *   TLS API server), against the same handler rebuilding its collaborators on every event;
- * - HTTP requests per warm deploy against the minimum (1 ECR + 1 GET + 1 PATCH per Deployment);
+ * - HTTP requests per warm deploy against the minimum (1 CodeBuild BatchGetBuilds to confirm the
+ *   build, 1 ECR, and 1 GET + 1 PATCH per Deployment);
  * - the EKS token presigned in-process against `aws eks get-token` as a process.
  */
 import { spawnSync } from 'node:child_process';
@@ -29,18 +30,22 @@ import {
   infoOf,
   setVariables,
   settings as fixtureSettings,
+  variablesOf,
   type Json,
 } from '../test/fixtures/events/fixtures';
 import { startEksStub } from '../test/support/eks-stub';
 import { awsEksGetToken, verifyEksToken, type AwsCredentials } from '../test/support/eks-token';
 import { startKubeApiServer } from '../test/support/kube-apiserver';
 import {
+  createCodeBuildProject,
   MOTO_ACCOUNT,
   putEcrImage,
+  startCodeBuild,
   startMoto,
   startRecordingProxy,
   useEnv,
   type AwsCall,
+  type RecordingProxy,
   type RunningMoto,
 } from '../test/support/moto';
 import type { Verdict } from './checks';
@@ -86,6 +91,8 @@ const REGION = 'us-west-2';
 const CLUSTER_NAME = 'dockercoins';
 const NAMESPACE = 'dockercoins';
 const REPOSITORY = 'dockercoins/hasher';
+/** The CodeBuild project of hasher in the fixture's settings. */
+const PROJECT = 'DockerCoins-hasher';
 const DEPLOYMENT_FIXTURE = path.join(
   REPO_ROOT,
   'test',
@@ -111,6 +118,8 @@ export interface BundleFigures {
 
 /** HTTP requests one invocation made, by where they went. */
 export interface RequestCounts {
+  /** BatchGetBuilds: the build confirmed with CodeBuild before anything is deployed. */
+  readonly codebuildBatchGetBuilds: number;
   readonly ecrDescribeImages: number;
   readonly kubeGet: number;
   readonly kubePatch: number;
@@ -229,19 +238,27 @@ function coldLoad(bundle: string): { requireMs: number; processMs: number } {
 
 // ---- 2 and 3. warm reaction and requests ----
 
-/** A SUCCEEDED event of a new hasher build on main whose image is in moto's ECR. */
-async function newBuildEvent(moto: RunningMoto, buildNumber: number): Promise<Json> {
+/**
+ * A SUCCEEDED event of a new hasher build on main whose image is in moto's ECR, of a build moto's
+ * CodeBuild ran, recorded (through `codebuild`) with the number and variables our buildspec's run
+ * leaves: the deployer confirms it with BatchGetBuilds.
+ */
+async function newBuildEvent(
+  moto: RunningMoto,
+  codebuild: RecordingProxy,
+  buildNumber: number,
+): Promise<Json> {
   const commit = randomBytes(20).toString('hex');
   const commitTag = commit.slice(0, 12);
   const { digest } = await putEcrImage(moto, { repository: REPOSITORY, tags: [commitTag] });
-  const buildArn = `arn:aws:codebuild:${REGION}:${MOTO_ACCOUNT}:build/DockerCoins-hasher:${randomUUID()}`;
+  const started = await startCodeBuild(moto, PROJECT, commit);
   const json = fixtureEvent();
   json.id = randomUUID();
   json.time = new Date().toISOString();
-  json.resources = [buildArn];
-  detailOf(json)['build-id'] = buildArn;
+  json.resources = [started.arn];
+  detailOf(json)['build-id'] = started.arn;
   infoOf(json)['build-number'] = buildNumber;
-  return setVariables(json, {
+  setVariables(json, {
     IMAGE_TAG: commitTag,
     IMAGE_TAGS: `${commitTag},main-${commit.slice(0, 7)}-${buildNumber}`,
     IMAGE_DIGEST: digest,
@@ -249,6 +266,14 @@ async function newBuildEvent(moto: RunningMoto, buildNumber: number): Promise<Js
     GIT_REF: 'refs/heads/main',
     IMAGE_BUILT: 'true',
   });
+  codebuild.recordBuild(started.id, {
+    buildNumber,
+    exportedEnvironmentVariables: Object.entries(variablesOf(json)).map(([name, value]) => ({
+      name,
+      value,
+    })),
+  });
+  return json;
 }
 
 /** Logs and EMF metrics silenced (not printed into the report); both variants alike. */
@@ -292,6 +317,9 @@ async function measureWarm(): Promise<WarmFigures[]> {
     stops.push(() => eks.stop());
     const proxy = await startRecordingProxy(moto.url);
     stops.push(() => proxy.stop());
+    const codebuildProxy = await startRecordingProxy(moto.codebuildUrl);
+    stops.push(() => codebuildProxy.stop());
+    await createCodeBuildProject(moto, PROJECT);
 
     const base = fixtureSettings();
     const topicName = base.topicArn.split(':').pop() ?? 'DockerCoins-Deployer-Topic';
@@ -307,6 +335,7 @@ async function measureWarm(): Promise<WarmFigures[]> {
     restoreEnv = useEnv({
       ...moto.env,
       AWS_ENDPOINT_URL: proxy.url,
+      AWS_ENDPOINT_URL_CODEBUILD: codebuildProxy.url,
       ...eks.env,
       POWERTOOLS_METRICS_DISABLED: 'true',
     });
@@ -326,11 +355,12 @@ async function measureWarm(): Promise<WarmFigures[]> {
     const invoke = async (
       handler: Handler,
     ): Promise<{ reaction: number; total: number; requests: RequestCounts; targets: number }> => {
-      const json = await newBuildEvent(moto, buildNumber++);
+      const json = await newBuildEvent(moto, codebuildProxy, buildNumber++);
       const marks = {
         kube: kube.requests.length,
         eks: eks.requests.length,
         aws: proxy.calls.length,
+        codebuild: codebuildProxy.calls.length,
       };
       patchAcceptedAt = undefined;
       const start = performance.now();
@@ -345,7 +375,7 @@ async function measureWarm(): Promise<WarmFigures[]> {
         requests: countRequests(
           kube.requests.slice(marks.kube).map((r) => r.method),
           eks.requests.length - marks.eks,
-          proxy.calls.slice(marks.aws),
+          [...proxy.calls.slice(marks.aws), ...codebuildProxy.calls.slice(marks.codebuild)],
         ),
       };
     };
@@ -408,20 +438,34 @@ function countRequests(
     (c) => c.service === 'ecr' && c.action === 'DescribeImages',
   ).length;
   const snsPublish = awsCalls.filter((c) => c.service === 'sns' && c.action === 'Publish').length;
+  const codebuildBatchGetBuilds = awsCalls.filter(
+    (c) => c.service === 'codebuild' && c.action === 'BatchGetBuilds',
+  ).length;
   return {
+    codebuildBatchGetBuilds,
     ecrDescribeImages,
     kubeGet,
     kubePatch,
     eksDescribeCluster: eksRequests,
     snsPublish,
     other:
-      kubeMethods.length - kubeGet - kubePatch + awsCalls.length - ecrDescribeImages - snsPublish,
+      kubeMethods.length -
+      kubeGet -
+      kubePatch +
+      awsCalls.length -
+      ecrDescribeImages -
+      snsPublish -
+      codebuildBatchGetBuilds,
   };
 }
 
-/** The least a deploy can do: confirm the image once, read and patch each Deployment once. */
+/**
+ * The least a deploy can do: confirm the build with CodeBuild once, confirm the image once, read
+ * and patch each Deployment once.
+ */
 export function minimumRequests(deployments: number): RequestCounts {
   return {
+    codebuildBatchGetBuilds: 1,
     ecrDescribeImages: 1,
     kubeGet: deployments,
     kubePatch: deployments,
@@ -434,6 +478,7 @@ export function minimumRequests(deployments: number): RequestCounts {
 /** Requests that count against the minimum: all but the outcome notification. */
 function deployRequests(counts: RequestCounts): number {
   return (
+    counts.codebuildBatchGetBuilds +
     counts.ecrDescribeImages +
     counts.kubeGet +
     counts.kubePatch +
@@ -578,6 +623,7 @@ export function deployerTable(figures: DeployerFigures): string {
   const minimum = minimumRequests(deployments);
   const requestRow = (label: string, events: readonly RequestCounts[], sns: boolean): string[] => [
     label,
+    countCell(events.map((c) => c.codebuildBatchGetBuilds)),
     countCell(events.map((c) => c.ecrDescribeImages)),
     countCell(events.map((c) => c.eksDescribeCluster)),
     countCell(events.map((c) => c.kubeGet)),
@@ -596,6 +642,7 @@ export function deployerTable(figures: DeployerFigures): string {
   const requests = formatTable(
     [
       { header: 'HTTP requests per deploy', align: 'left' },
+      { header: 'CodeBuild BatchGetBuilds', align: 'right' },
       { header: 'ECR DescribeImages', align: 'right' },
       { header: 'EKS DescribeCluster', align: 'right' },
       { header: 'kube GET', align: 'right' },
@@ -681,7 +728,7 @@ export function deployerVerdicts(figures: DeployerFigures): Verdict[] {
       ok: over.length === 0,
       message:
         `Requests per warm deploy: ${countCell(oursWarm.requests.map(deployRequests))} in each of ` +
-        `${oursWarm.requests.length} events, minimum ${deployRequests(minimum)} (1 ECR + 1 GET + 1 PATCH ` +
+        `${oursWarm.requests.length} events, minimum ${deployRequests(minimum)} (1 CodeBuild + 1 ECR + 1 GET + 1 PATCH ` +
         `per Deployment; SNS Publish not counted) — ${over.length === 0 ? 'exactly the minimum' : `${over.length} event(s) NOT at the minimum`}`,
     });
   }

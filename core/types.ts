@@ -159,10 +159,23 @@ export interface ImageVerifier {
   ): Promise<(string | undefined)[]>;
 }
 
-/** Reads a build's exported variables when the event did not carry them (BatchGetBuilds). */
+/** What CodeBuild itself records of a build (BatchGetBuilds): the truth an event is checked against. */
+export interface BuildFacts {
+  /** `<project>:<uuid>`. */
+  readonly id: string;
+  readonly arn: string | undefined;
+  readonly project: string | undefined;
+  /** `SUCCEEDED`, `FAILED`, `IN_PROGRESS`, … */
+  readonly status: string | undefined;
+  readonly buildNumber: number | undefined;
+  /** The exported variables by name; undefined when the build exported none. */
+  readonly exportedVariables: Readonly<Record<string, string>> | undefined;
+}
+
+/** Asks CodeBuild about a build (BatchGetBuilds), to confirm what an event says before deploying. */
 export interface BuildLookup {
-  /** The build's exported variables by name; undefined when CodeBuild does not know the build. */
-  exportedVariables(buildId: string): Promise<Record<string, string> | undefined>;
+  /** CodeBuild's record of the build; undefined when CodeBuild does not know it. */
+  describeBuild(buildId: string): Promise<BuildFacts | undefined>;
 }
 
 /** Publishes a readable outcome (SNS). */

@@ -57,6 +57,12 @@ export const DEPLOYER_METRICS = {
   failed: 'Failed',
   /** Count: events refused as invalid (never retried). */
   invalidEvents: 'InvalidEvents',
+  /** Count: events CodeBuild's record of the build contradicts (refused, alarmed). */
+  unconfirmedBuilds: 'UnconfirmedBuilds',
+  /** Count: BatchGetBuilds failures (the event is retried, then kept in the dead-letter queue). */
+  buildLookupFailures: 'BuildLookupFailures',
+  /** Count: notifications that could not be published (the outcome stands). */
+  notificationFailures: 'NotificationFailures',
   /** Milliseconds from the build's end (event time) to the PATCH accepted. */
   deployLatency: 'DeployLatency',
 } as const;

@@ -18,7 +18,8 @@ import {
   describeTargetPlan,
   formatNotification,
 } from '../../core/describe';
-import { buildFromVariables, parseEvent } from '../../core/parse';
+import { confirmBuild, UnconfirmedBuildError } from '../../core/confirm';
+import { parseEvent } from '../../core/parse';
 import { productionDeps } from './production';
 import type { Telemetry } from './telemetry';
 import {
@@ -47,6 +48,7 @@ export interface DeployerDeps {
 /** What an invocation returns (visible to synchronous invokers and tests). */
 export type DeployerResult =
   | { readonly status: 'invalid'; readonly field: string; readonly message: string }
+  | { readonly status: 'unconfirmed'; readonly field: string; readonly message: string }
   | { readonly status: 'done'; readonly summary: string; readonly outcome: DeployOutcome };
 
 /** The part of Lambda's context object we use. */
@@ -88,17 +90,47 @@ async function handle(event: unknown, deps: DeployerDeps): Promise<DeployerResul
   try {
     build = await readBuild(event, deps);
   } catch (error) {
-    if (!(error instanceof InvalidEventError)) throw error;
-    logger.error('event refused', { field: error.field, reason: error.message, event });
-    telemetry.recordInvalidEvent(error);
-    await deps.retry(() =>
-      deps.notifier.publish(
+    if (error instanceof InvalidEventError) {
+      logger.error('event refused', { field: error.field, reason: error.message, event });
+      telemetry.recordInvalidEvent(error);
+      await publishSafely(
+        deps,
         'DockerCoins deploy: event refused',
         `An event reached the deployer but was not deployed, and will not be retried.\n\n` +
           `Field: ${error.field}\nProblem: ${error.message}\n\nThe event is in the deployer's log.`,
-      ),
+      );
+      return { status: 'invalid', field: error.field, message: error.message };
+    }
+    if (error instanceof UnconfirmedBuildError) {
+      logger.error('event not confirmed by CodeBuild', {
+        field: error.field,
+        reason: error.message,
+        event,
+      });
+      telemetry.recordUnconfirmedBuild(error);
+      await publishSafely(
+        deps,
+        'DockerCoins deploy: event REFUSED, CodeBuild does not confirm it',
+        `An event claiming a successful build reached the deployer, but CodeBuild's own record of ` +
+          `the build says otherwise. Nothing was deployed, and it will not be retried.\n\n` +
+          `Field: ${error.field}\nProblem: ${error.message}\n\nThe event is in the deployer's log.`,
+      );
+      return { status: 'unconfirmed', field: error.field, message: error.message };
+    }
+    // The lookup itself failed (CodeBuild refused or did not answer, after retries): said, counted,
+    // and thrown, so that Lambda retries the event and then keeps it in the dead-letter queue for
+    // a redrive once the cause is fixed.
+    const reason = error instanceof Error ? error.message : String(error);
+    logger.error('build lookup failed', { reason, event });
+    telemetry.recordBuildLookupFailure();
+    await publishSafely(
+      deps,
+      'DockerCoins deploy FAILED: the build could not be confirmed with CodeBuild',
+      `A build event reached the deployer, but CodeBuild could not be asked about the build, so ` +
+        `nothing was deployed. The event is retried, then kept in the deployer's dead-letter queue ` +
+        `for a redrive once this is fixed.\n\nProblem: ${reason}`,
     );
-    return { status: 'invalid', field: error.field, message: error.message };
+    throw error;
   }
 
   logger.appendKeys({
@@ -124,7 +156,7 @@ async function handle(event: unknown, deps: DeployerDeps): Promise<DeployerResul
   telemetry.recordOutcome(outcome);
 
   const { subject, message } = formatNotification(outcome);
-  await deps.retry(() => deps.notifier.publish(subject, message));
+  await publishSafely(deps, subject, message);
 
   if (needsRetry(outcome)) {
     // Throwing hands the event back to Lambda: retried, then kept in the failure queue.
@@ -133,23 +165,32 @@ async function handle(event: unknown, deps: DeployerDeps): Promise<DeployerResul
   return { status: 'done', summary, outcome };
 }
 
+/**
+ * The build to deploy: what the event says, confirmed by CodeBuild's own record of the build
+ * (BatchGetBuilds, one request), and made from CodeBuild's variables. Throws InvalidEventError or
+ * UnconfirmedBuildError (refused, never retried), or the lookup's own failure.
+ */
 async function readBuild(event: unknown, deps: DeployerDeps): Promise<BuildRecord> {
   const parsed = parseEvent(event, deps.settings);
-  if (parsed.kind === 'build') return parsed.build;
-  // Older buildspecs, and events that arrive without their exported variables: ask CodeBuild.
-  const { identity } = parsed;
-  deps.telemetry.logger.info('event carries no exported variables; asking CodeBuild', {
-    buildId: identity.buildId,
-  });
-  const variables = await deps.retry(() => deps.builds.exportedVariables(identity.buildId));
-  if (variables === undefined) {
-    throw new InvalidEventError(
-      'detail.build-id',
-      `CodeBuild does not know build ${identity.buildId} (BatchGetBuilds found nothing), so what it ` +
-        `pushed cannot be read. Deploy the image by hand with \`ship deploy\`.`,
-    );
+  const identity = parsed.kind === 'build' ? parsed.build : parsed.identity;
+  const facts = await deps.retry(() => deps.builds.describeBuild(identity.buildId));
+  return confirmBuild(parsed, facts, deps.settings);
+}
+
+/**
+ * Publishes a notification; a failure to publish (after retries) is logged and counted, never
+ * thrown: it must not make a deploy that happened look failed, nor retry one that is done.
+ */
+async function publishSafely(deps: DeployerDeps, subject: string, message: string): Promise<void> {
+  try {
+    await deps.retry(() => deps.notifier.publish(subject, message));
+  } catch (error) {
+    deps.telemetry.logger.error('notification not published', {
+      subject,
+      reason: error instanceof Error ? error.message : String(error),
+    });
+    deps.telemetry.recordNotificationFailure();
   }
-  return buildFromVariables(identity, variables, deps.settings);
 }
 
 function logOutcome(outcome: DeployOutcome, summary: string, telemetry: Telemetry): void {

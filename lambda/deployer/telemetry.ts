@@ -6,6 +6,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { DEPLOYER_METRICS } from '../../lib/deployer-contract';
+import type { UnconfirmedBuildError } from '../../core/confirm';
 import type { DeployOutcome, InvalidEventError } from '../../core/types';
 
 export interface Telemetry {
@@ -13,6 +14,12 @@ export interface Telemetry {
   /** Counts and times one event's outcome; per-reason and per-environment breakdowns included. */
   recordOutcome(outcome: DeployOutcome): void;
   recordInvalidEvent(error: InvalidEventError): void;
+  /** An event CodeBuild does not confirm (alarmed: someone sends events that are not builds'). */
+  recordUnconfirmedBuild(error: UnconfirmedBuildError): void;
+  /** BatchGetBuilds failed (refused, or no answer after retries). */
+  recordBuildLookupFailure(): void;
+  /** A notification could not be published. */
+  recordNotificationFailure(): void;
   /** Writes the metrics of this invocation (call once, at its end, also when it fails). */
   flush(): void;
 }
@@ -71,6 +78,16 @@ export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
     recordInvalidEvent(error) {
       metrics.addMetric(DEPLOYER_METRICS.invalidEvents, MetricUnit.Count, 1);
       breakdown(DEPLOYER_METRICS.invalidEvents, { field: error.field });
+    },
+    recordUnconfirmedBuild(error) {
+      metrics.addMetric(DEPLOYER_METRICS.unconfirmedBuilds, MetricUnit.Count, 1);
+      breakdown(DEPLOYER_METRICS.unconfirmedBuilds, { field: error.field });
+    },
+    recordBuildLookupFailure() {
+      metrics.addMetric(DEPLOYER_METRICS.buildLookupFailures, MetricUnit.Count, 1);
+    },
+    recordNotificationFailure() {
+      metrics.addMetric(DEPLOYER_METRICS.notificationFailures, MetricUnit.Count, 1);
     },
     flush() {
       if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();

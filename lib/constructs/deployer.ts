@@ -417,6 +417,16 @@ export class Deployer extends Construct {
         'A Deployment was not deployed because of an error (see the notification or the deployer log)',
       ),
       this.alarm(
+        'UnconfirmedBuildsAlarm',
+        this.deployerMetric(DEPLOYER_METRICS.unconfirmedBuilds),
+        "An event claimed a build that CodeBuild's own record contradicts: refused, nothing deployed. Find who sent it (CloudTrail PutEvents and Invoke)",
+      ),
+      this.alarm(
+        'NotificationFailuresAlarm',
+        this.deployerMetric(DEPLOYER_METRICS.notificationFailures),
+        'The deployer could not publish a deploy notification to its topic (see the deployer log for the outcome)',
+      ),
+      this.alarm(
         'UndeliveredEventsAlarm',
         this.undeliveredEvents.metricApproximateNumberOfMessagesVisible({
           period: Duration.minutes(5),
@@ -435,6 +445,17 @@ export class Deployer extends Construct {
     ];
 
     acknowledge(this, props, listArns ? [] : [...repositoryArns, ...projectArns], policy);
+  }
+
+  /** A count the deployer publishes (embedded metric format), summed per minute. */
+  private deployerMetric(metricName: string): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: DEPLOYER_METRICS.namespace,
+      metricName,
+      dimensionsMap: { service: DEPLOYER_METRICS.serviceName },
+      period: Duration.minutes(1),
+      statistic: 'Sum',
+    });
   }
 
   /** An alarm on any value above zero, notifying the topic. */

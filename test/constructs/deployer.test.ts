@@ -618,7 +618,7 @@ describe('notifications and alarms', () => {
     });
   });
 
-  test('four alarms, each on any value above zero, quiet without data, notifying the topic', () => {
+  test('six alarms, each on any value above zero, quiet without data, notifying the topic', () => {
     const alarms = Object.values(b.template.findResources('AWS::CloudWatch::Alarm')).map(
       (a) => (a as { Properties: Record<string, unknown> }).Properties,
     );
@@ -635,12 +635,16 @@ describe('notifications and alarms', () => {
         dimensions: [{ Name: 'FunctionName', Value: { Ref: id(b.stack, b.deployer.function) } }],
         statistic: 'Sum',
       },
-      {
+      ...[
+        DEPLOYER_METRICS.failed,
+        DEPLOYER_METRICS.unconfirmedBuilds,
+        DEPLOYER_METRICS.notificationFailures,
+      ].map((name) => ({
         namespace: DEPLOYER_METRICS.namespace,
-        name: DEPLOYER_METRICS.failed,
+        name,
         dimensions: [{ Name: 'service', Value: DEPLOYER_METRICS.serviceName }],
         statistic: 'Sum',
-      },
+      })),
       ...[b.deployer.undeliveredEvents, b.deployer.failedInvocations].map((queue) => ({
         namespace: 'AWS/SQS',
         name: 'ApproximateNumberOfMessagesVisible',

@@ -267,6 +267,15 @@ export interface RecordingProxy {
   ): void;
   /** Forgets the faults still pending. */
   resetFaults(): void;
+  /**
+   * What CodeBuild would record of a build moto ran, beyond what moto records: moto runs no
+   * buildspec, so its builds have no exported variables, and their numbers are moto's. The
+   * fields given replace those of the build with this id in every BatchGetBuilds answer that
+   * passes through (moto's own record stays the base: id, ARN, project, status, phases).
+   */
+  recordBuild(id: string, fields: Readonly<Record<string, unknown>>): void;
+  /** Forgets every recorded build. */
+  resetBuilds(): void;
   stop(): Promise<void>;
 }
 
@@ -277,6 +286,7 @@ export interface RecordingProxy {
 export async function startRecordingProxy(upstream: string): Promise<RecordingProxy> {
   const to = new URL(upstream);
   const calls: AwsCall[] = [];
+  const recorded = new Map<string, Readonly<Record<string, unknown>>>();
   const faults: {
     action: string;
     remaining: number;
@@ -322,8 +332,28 @@ export async function startRecordingProxy(upstream: string): Promise<RecordingPr
           headers: req.headers,
         },
         (answer) => {
-          res.writeHead(answer.statusCode ?? 502, answer.headers);
-          answer.pipe(res);
+          if (calls.at(-1)?.action !== 'BatchGetBuilds' || recorded.size === 0) {
+            res.writeHead(answer.statusCode ?? 502, answer.headers);
+            answer.pipe(res);
+            return;
+          }
+          const parts: Buffer[] = [];
+          answer.on('data', (chunk: Buffer) => parts.push(chunk));
+          answer.on('end', () => {
+            const json = JSON.parse(Buffer.concat(parts).toString('utf8')) as {
+              builds?: Record<string, unknown>[];
+            };
+            json.builds = (json.builds ?? []).map((build) => ({
+              ...build,
+              ...recorded.get(String(build.id)),
+            }));
+            const text = JSON.stringify(json);
+            res.writeHead(answer.statusCode ?? 502, {
+              ...answer.headers,
+              'content-length': Buffer.byteLength(text),
+            });
+            res.end(text);
+          });
         },
       );
       forward.on('error', (error) => {
@@ -345,6 +375,8 @@ export async function startRecordingProxy(upstream: string): Promise<RecordingPr
     resetFaults: () => {
       faults.length = 0;
     },
+    recordBuild: (id, fields) => recorded.set(id, fields),
+    resetBuilds: () => recorded.clear(),
     stop: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -1,9 +1,11 @@
 /**
- * BuildLookup over CodeBuild BatchGetBuilds, for events that arrive without the build's exported
- * variables. The id is passed as the event gives it, `<project>:<uuid>` (AWS also accepts the ARN).
+ * BuildLookup over CodeBuild BatchGetBuilds: what CodeBuild records of a build (project, status,
+ * number, exported variables), against which every event is confirmed before a deploy. The id is
+ * passed as the event gives it, `<project>:<uuid>` (AWS also accepts the ARN).
  */
 import { BatchGetBuildsCommand, CodeBuildClient } from '@aws-sdk/client-codebuild';
 import type { BuildLookup } from '../../../core/types';
+import { variablesFromBuild } from '../../../core/parse';
 import { AWS_CLIENT_DEFAULTS, awsFailure } from '../../../core/retry';
 
 /** The CodeBuild client the deployer uses (SDK retries off: retry.ts retries). */
@@ -15,7 +17,7 @@ export function newCodeBuildClient(region: string): CodeBuildClient {
 export function createBuildLookup(client: () => CodeBuildClient): BuildLookup {
   let codebuild: CodeBuildClient | undefined;
   return {
-    async exportedVariables(buildId) {
+    async describeBuild(buildId) {
       codebuild ??= client();
       let answer;
       try {
@@ -29,12 +31,14 @@ export function createBuildLookup(client: () => CodeBuildClient): BuildLookup {
       }
       const build = answer.builds?.find((b) => b.id === buildId || b.arn === buildId);
       if (build === undefined) return undefined;
-      // A variable without a value is left out, not made "": parse then names it as missing.
-      const variables: Record<string, string> = {};
-      for (const { name, value } of build.exportedEnvironmentVariables ?? []) {
-        if (name !== undefined && value !== undefined) variables[name] = value;
-      }
-      return variables;
+      return {
+        id: build.id ?? buildId,
+        arn: build.arn,
+        project: build.projectName,
+        status: build.buildStatus,
+        buildNumber: build.buildNumber,
+        exportedVariables: variablesFromBuild(build),
+      };
     },
   };
 }

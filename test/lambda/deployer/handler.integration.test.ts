@@ -12,6 +12,7 @@ import {
   event,
   infoOf,
   setVariables,
+  variablesOf,
   type Json,
 } from '../../fixtures/events/fixtures';
 import { startEksStub, type EksStub } from '../../support/eks-stub';
@@ -100,6 +101,9 @@ beforeEach(async () => {
   kube.resetFaults();
   ecrProxy.calls.length = 0;
   ecrProxy.resetFaults();
+  codebuildProxy.resetBuilds();
+  codebuildProxy.resetFaults();
+  await createCodeBuildProject(moto, PROJECT);
   codebuildProxy.calls.length = 0;
 });
 
@@ -133,6 +137,8 @@ function deployer(overrides: Record<string, string> = {}) {
 
 interface Build {
   readonly number: number;
+  /** CodeBuild's id of the build, `<project>:<uuid>`. */
+  readonly id: string;
   readonly commit: string;
   readonly tag: string;
   readonly digest: string;
@@ -159,11 +165,12 @@ async function hasherBuild(
     await putEcrImage(moto, { repository: REPOSITORY, tags: [`other-${number}`] });
   }
   const json = event();
-  const buildId = `${PROJECT}:0000${number}-c340-456a-9166-edf953571bEX`;
-  const buildArn = `arn:aws:codebuild:${moto.region}:${MOTO_ACCOUNT}:build/${buildId}`;
-  json.resources = [buildArn];
+  // A build CodeBuild (moto) knows, recorded as our buildspec's run leaves it: the deployer
+  // confirms every event with BatchGetBuilds before it deploys.
+  const started = await startCodeBuild(moto, PROJECT, commit);
+  json.resources = [started.arn];
   json.region = moto.region;
-  detailOf(json)['build-id'] = buildArn;
+  detailOf(json)['build-id'] = started.arn;
   infoOf(json)['build-number'] = number + 0.0;
   infoOf(json)['source-version'] = commit;
   setVariables(json, {
@@ -174,7 +181,14 @@ async function hasherBuild(
     GIT_COMMIT: commit,
     GIT_REF: options.gitRef ?? 'refs/heads/main',
   });
-  return { number, commit, tag, digest, event: json };
+  codebuildProxy.recordBuild(started.id, {
+    buildNumber: number,
+    exportedEnvironmentVariables: Object.entries(variablesOf(json)).map(([name, value]) => ({
+      name,
+      value,
+    })),
+  });
+  return { number, commit, tag, digest, id: started.id, event: json };
 }
 
 const hasher = (namespace = 'dockercoins') => kube.deployment(namespace, 'hasher')!;
@@ -232,7 +246,7 @@ test('Given a build of hasher on main, then the Deployment runs tag@digest with 
     [ANNOTATIONS.digest]: build.digest,
     [ANNOTATIONS.buildProject]: PROJECT,
     [ANNOTATIONS.buildNumber]: '55',
-    [ANNOTATIONS.buildArn]: `arn:aws:codebuild:${moto.region}:${MOTO_ACCOUNT}:build/${PROJECT}:000055-c340-456a-9166-edf953571bEX`,
+    [ANNOTATIONS.buildArn]: `arn:aws:codebuild:${moto.region}:${MOTO_ACCOUNT}:build/${build.id}`,
     [ANNOTATIONS.gitRef]: 'refs/heads/main',
     [ANNOTATIONS.deployedBy]: 'deployer',
   });
@@ -246,6 +260,8 @@ test('Given a build of hasher on main, then the Deployment runs tag@digest with 
   expect(ecrProxy.calls.map((c) => c.target)).toEqual([
     'AmazonEC2ContainerRegistry_V20150921.DescribeImages',
   ]);
+  // The build is confirmed with CodeBuild first: one BatchGetBuilds.
+  expect(codebuildProxy.calls.map((c) => c.target)).toEqual(['CodeBuild_20161006.BatchGetBuilds']);
   expect(gets()).toHaveLength(1);
   expect(patches()).toHaveLength(1);
   expect(kube.requests.every((r) => r.status === 200 && r.user === CREDENTIALS.accessKeyId)).toBe(
@@ -503,9 +519,9 @@ describe('a release tag that two environments take', () => {
 });
 
 describe('an event without exported variables', () => {
-  test('Given a build CodeBuild knows, then BatchGetBuilds is asked and the event refused naming the missing variable', async () => {
-    await createCodeBuildProject(moto, PROJECT);
+  test('Given a build CodeBuild knows but that exported nothing, then BatchGetBuilds is asked and the event refused naming the missing variable', async () => {
     const started = await startCodeBuild(moto, PROJECT);
+    codebuildProxy.recordBuild(started.id, { buildNumber: 55 });
     const json = event();
     json.region = moto.region;
     json.resources = [started.arn];
@@ -516,7 +532,7 @@ describe('an event without exported variables', () => {
 
     const result = await handler(json);
 
-    // moto records no exported variables for a build, so the lookup finds the build but none.
+    // moto records no exported variables for a build.
     expect((await getCodeBuild(moto, started.id))?.exportedEnvironmentVariables ?? []).toEqual([]);
     expect(result).toMatchObject({ status: 'invalid', field: 'SERVICE' });
     expect(result.status === 'invalid' && result.message).toMatch(
@@ -531,16 +547,150 @@ describe('an event without exported variables', () => {
     expect(notification.message).toContain('Field: SERVICE');
   });
 
-  test('Given a build CodeBuild does not know, then refused (not thrown) naming detail.build-id', async () => {
+  test('Given a build CodeBuild does not know, then refused as unconfirmed (not thrown) naming detail.build-id', async () => {
     const json = event();
     delete infoOf(json)['exported-environment-variables'];
     const { handler } = deployer();
 
     const result = await handler(json);
 
-    expect(result).toMatchObject({ status: 'invalid', field: 'detail.build-id' });
-    expect(result.status === 'invalid' && result.message).toMatch(/BatchGetBuilds found nothing/);
+    expect(result).toMatchObject({ status: 'unconfirmed', field: 'detail.build-id' });
+    expect(result.status === 'unconfirmed' && result.message).toMatch(
+      /CodeBuild has no build .* \(BatchGetBuilds found nothing\)/,
+    );
     expect(kube.requests).toHaveLength(0);
+  });
+});
+
+describe('the deployer trusts what CodeBuild says, not what the event says', () => {
+  test('Given a forged SUCCEEDED event naming an old digest with build number 999999999999, then it is refused, reported, nothing deployed, and the next real build deploys', async () => {
+    const old = await hasherBuild(80);
+    const forged = structuredClone(old.event);
+    infoOf(forged)['build-number'] = 999999999999;
+    const { handler, logs } = deployer();
+    const image = imageOf();
+
+    const refused = await handler(forged);
+
+    expect(refused).toMatchObject({
+      status: 'unconfirmed',
+      field: 'detail.additional-information.build-number',
+    });
+    expect(refused.status === 'unconfirmed' && refused.message).toMatch(
+      /the event says build .* is number 999999999999, CodeBuild says 80/,
+    );
+    expect(patches()).toHaveLength(0);
+    expect(imageOf()).toBe(image);
+    const notification = only(await published());
+    expect(notification.subject).toBe(
+      'DockerCoins deploy: event REFUSED, CodeBuild does not confirm it',
+    );
+    expect(notification.message).toContain('999999999999');
+    expect(
+      logs.some((l) => l.level === 'error' && l.message === 'event not confirmed by CodeBuild'),
+    ).toBe(true);
+
+    // The real builds after it are not skipped as older-build: nothing recorded build 999999999999.
+    const next = await hasherBuild(81);
+    expect(only(targetsOf(await handler(next.event))).status).toBe('deployed');
+    expect(imageOf()).toContain(next.digest);
+  });
+
+  test.each<[string, Record<string, string>, RegExp]>([
+    [
+      'another digest',
+      { IMAGE_DIGEST: `sha256:${'9e'.repeat(32)}` },
+      /IMAGE_DIGEST is "sha256:9e9e.*", CodeBuild's record .* says "sha256:/,
+    ],
+    [
+      'a retag as a build',
+      { IMAGE_BUILT: 'false' },
+      /IMAGE_BUILT is false, CodeBuild's record .* says true/,
+    ],
+    ['another ref', { GIT_REF: 'refs/heads/hotfix' }, /GIT_REF is "refs\/heads\/hotfix"/],
+  ])(
+    'Given an event whose variables name %s than CodeBuild recorded, then refused naming the variable',
+    async (_name, changes, message) => {
+      const build = await hasherBuild(82);
+      setVariables(build.event, changes);
+      const { handler } = deployer();
+
+      const result = await handler(build.event);
+
+      expect(result).toMatchObject({
+        status: 'unconfirmed',
+        field: 'detail.additional-information.exported-environment-variables',
+      });
+      expect(result.status === 'unconfirmed' && result.message).toMatch(message);
+      expect(patches()).toHaveLength(0);
+    },
+  );
+
+  test.each([
+    ['FAILED', { buildStatus: 'FAILED' }, /is FAILED, not SUCCEEDED/, 'detail.build-status'],
+    [
+      'of another project',
+      { projectName: 'DockerCoins-rng' },
+      /is of project "DockerCoins-rng", not "DockerCoins-hasher"/,
+      'detail.project-name',
+    ],
+  ])(
+    'Given CodeBuild says the build is %s, then refused',
+    async (_name, fields, message, field) => {
+      const build = await hasherBuild(83);
+      codebuildProxy.recordBuild(build.id, {
+        buildNumber: 83,
+        exportedEnvironmentVariables: Object.entries(variablesOf(build.event)).map(
+          ([name, value]) => ({ name, value }),
+        ),
+        ...fields,
+      });
+      const { handler } = deployer();
+
+      const result = await handler(build.event);
+
+      expect(result).toMatchObject({ status: 'unconfirmed', field });
+      expect(result.status === 'unconfirmed' && result.message).toMatch(message);
+      expect(patches()).toHaveLength(0);
+    },
+  );
+
+  test('Given CodeBuild refusing BatchGetBuilds (AccessDenied), then the failure is reported and logged, nothing deployed, and the invocation throws so the event is kept', async () => {
+    const build = await hasherBuild(84);
+    codebuildProxy.failNext('BatchGetBuilds', 10, {
+      status: 400,
+      type: 'AccessDeniedException',
+      message: 'User is not authorized to perform: codebuild:BatchGetBuilds',
+    });
+    const { handler, logs } = deployer();
+
+    await expect(handler(build.event)).rejects.toThrow(/codebuild:BatchGetBuilds/);
+
+    expect(patches()).toHaveLength(0);
+    expect(ecrProxy.calls).toEqual([]);
+    const notification = only(await published());
+    expect(notification.subject).toBe(
+      'DockerCoins deploy FAILED: the build could not be confirmed with CodeBuild',
+    );
+    expect(notification.message).toMatch(/AccessDenied|not authorized/);
+    expect(logs.some((l) => l.level === 'error' && l.message === 'build lookup failed')).toBe(true);
+  });
+});
+
+describe('notifications that cannot be published', () => {
+  test('Given SNS refusing the publish after a deploy, then the deploy stands (done, deployed), and the failure is logged, not thrown', async () => {
+    const build = await hasherBuild(85);
+    const { handler, logs } = deployer({
+      SHIP_TOPIC_ARN: `arn:aws:sns:${moto.region}:${MOTO_ACCOUNT}:no-such-topic`,
+    });
+
+    const result = await handler(build.event);
+
+    expect(only(targetsOf(result)).status).toBe('deployed');
+    expect(imageOf()).toContain(build.digest);
+    const failed = only(logs.filter((l) => l.message === 'notification not published'));
+    expect(failed.level).toBe('error');
+    expect(failed.extra.subject).toBe(`DockerCoins deploy: hasher ${build.tag} to main`);
   });
 });
 

@@ -30,27 +30,35 @@ afterAll(async () => {
 });
 
 describe('createBuildLookup (moto CodeBuild)', () => {
-  test('Given a build moto ran, when looked up by <project>:<uuid>, then CodeBuild knows it, and its (absent) exported variables are an empty record', async () => {
+  test("Given a build moto ran, when looked up by <project>:<uuid>, then CodeBuild's record: project, status, number, and no exported variables", async () => {
     await createCodeBuildProject(moto, 'DockerCoins-hasher');
     const build = await startCodeBuild(moto, 'DockerCoins-hasher', 'refs/heads/main');
     expect(build.id).toMatch(/^DockerCoins-hasher:[0-9a-f-]{36}$/);
-    // moto records no exported variables for its builds: what the lookup can return is {}.
-    expect((await getCodeBuild(moto, build.id))?.exportedEnvironmentVariables).toBeUndefined();
+    const recorded = await getCodeBuild(moto, build.id);
+    // moto records no exported variables for its builds.
+    expect(recorded?.exportedEnvironmentVariables).toBeUndefined();
     const lookup = createBuildLookup(() => newCodeBuildClient(moto.region));
-    expect(await lookup.exportedVariables(build.id)).toEqual({});
+    expect(await lookup.describeBuild(build.id)).toEqual({
+      id: build.id,
+      arn: build.arn,
+      project: 'DockerCoins-hasher',
+      status: recorded?.buildStatus,
+      buildNumber: recorded?.buildNumber,
+      exportedVariables: undefined,
+    });
   });
 
   test('Given a build id CodeBuild does not know, then undefined', async () => {
     await createCodeBuildProject(moto, 'DockerCoins-rng');
     const lookup = createBuildLookup(() => newCodeBuildClient(moto.region));
     expect(
-      await lookup.exportedVariables('DockerCoins-rng:00000000-0000-4000-8000-000000000000'),
+      await lookup.describeBuild('DockerCoins-rng:00000000-0000-4000-8000-000000000000'),
     ).toBeUndefined();
   });
 
   test('Given an id that is not <project>:<uuid>, then the error names the call and the id', async () => {
     const lookup = createBuildLookup(() => newCodeBuildClient(moto.region));
-    await expect(lookup.exportedVariables('no-colon')).rejects.toThrow(
+    await expect(lookup.describeBuild('no-colon')).rejects.toThrow(
       /CodeBuild BatchGetBuilds of no-colon failed: InvalidInputException/,
     );
   });
@@ -58,7 +66,7 @@ describe('createBuildLookup (moto CodeBuild)', () => {
 
 describe('createBuildLookup: exported variables from an answer that has them', () => {
   // moto's builds carry none, so this answer is served as CodeBuild's JSON would be.
-  test('Given exportedEnvironmentVariables, then a record of name → value; a variable without a value is left out', async () => {
+  test('Given exportedEnvironmentVariables, then a record of name → value; a variable listed without a value was exported empty', async () => {
     const { createServer } = await import('node:http');
     const server = createServer((req, res) => {
       req.resume();
@@ -93,15 +101,17 @@ describe('createBuildLookup: exported variables from an answer that has them', (
             maxAttempts: 1,
           }),
       );
-      expect(await lookup.exportedVariables('DockerCoins-hasher:1b2c')).toEqual({
-        IMAGE_TAG: '6e0de7938dda',
-        GIT_REF: 'refs/heads/main',
-      });
+      const variables = { IMAGE_TAG: '6e0de7938dda', GIT_REF: 'refs/heads/main', EMPTY: '' };
+      expect((await lookup.describeBuild('DockerCoins-hasher:1b2c'))?.exportedVariables).toEqual(
+        variables,
+      );
       expect(
-        await lookup.exportedVariables(
-          'arn:aws:codebuild:eu-west-1:123456789012:build/DockerCoins-hasher:1b2c',
-        ),
-      ).toEqual({ IMAGE_TAG: '6e0de7938dda', GIT_REF: 'refs/heads/main' });
+        (
+          await lookup.describeBuild(
+            'arn:aws:codebuild:eu-west-1:123456789012:build/DockerCoins-hasher:1b2c',
+          )
+        )?.exportedVariables,
+      ).toEqual(variables);
     } finally {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
@@ -117,9 +127,7 @@ describe('createBuildLookup: exported variables from an answer that has them', (
       const lookup = createBuildLookup(
         () => new CodeBuildClient({ endpoint: server.url, region: 'eu-west-1', maxAttempts: 1 }),
       );
-      await expect(lookup.exportedVariables('DockerCoins-hasher:1b2c')).rejects.toBeInstanceOf(
-        kind,
-      );
+      await expect(lookup.describeBuild('DockerCoins-hasher:1b2c')).rejects.toBeInstanceOf(kind);
     } finally {
       await server.stop();
     }
