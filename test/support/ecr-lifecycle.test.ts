@@ -54,7 +54,9 @@ describe('the ECR user guide examples, under both readings of a rule’s view', 
     {
       example: 'filtering on image count: keep one untagged image',
       policy: {
-        rules: [rule(1, { tagStatus: 'untagged', countType: 'imageCountMoreThan', countNumber: 1 })],
+        rules: [
+          rule(1, { tagStatus: 'untagged', countType: 'imageCountMoreThan', countNumber: 1 }),
+        ],
       },
       images: [image('u1', [], 3), image('u2', [], 2), image('u3', [], 1), image('t', ['x'], 9)],
       expired: ['u1', 'u2'],
@@ -72,7 +74,8 @@ describe('the ECR user guide examples, under both readings of a rule’s view', 
       expired: ['A', 'B'],
     },
     {
-      example: 'multiple tags in one rule, example A: all prefixes must match; C is older than 5 days',
+      example:
+        'multiple tags in one rule, example A: all prefixes must match; C is older than 5 days',
       policy: {
         rules: [
           rule(1, {
@@ -106,10 +109,13 @@ describe('the ECR user guide examples, under both readings of a rule’s view', 
     },
   ])('$example', ({ policy, images, expired }) => {
     for (const view of ['all', 'unclaimed'] as const) {
-      const result = evaluateLifecycle(policy as LifecyclePolicy, images, { now: NOW, view });
+      const result = evaluateLifecycle(policy, images, { now: NOW, view });
       expect([...result.expired.keys()].sort()).toEqual(expired);
       expect(result.kept.map((i) => i.digest).sort()).toEqual(
-        images.map((i) => i.digest).filter((d) => !expired.includes(d)).sort(),
+        images
+          .map((i) => i.digest)
+          .filter((d) => !expired.includes(d))
+          .sort(),
       );
     }
   });
@@ -129,7 +135,11 @@ describe('protection by a higher-priority rule', () => {
         rule(2, { tagStatus: 'any', countType: 'imageCountMoreThan', countNumber: 1 }),
       ],
     };
-    const images = [image('old-kept', ['keep-a', 'c1'], 9), image('old', ['c2'], 8), image('new', ['c3'], 1)];
+    const images = [
+      image('old-kept', ['keep-a', 'c1'], 9),
+      image('old', ['c2'], 8),
+      image('new', ['c3'], 1),
+    ];
     // Then only the unshielded old image expires, and by rule 2
     const result = evaluateLifecycle(policy, images, { now: NOW });
     expect([...result.expired]).toEqual([['old', 2]]);
@@ -166,7 +176,11 @@ describe('policies ECR refuses', () => {
     rule(priority, { tagStatus: 'untagged', countType: 'imageCountMoreThan', countNumber: 1 });
   test.each([
     ['no rules', { rules: [] }, /at least one rule/],
-    ['duplicate priorities', { rules: [rule(1, count(['a'], 1)), rule(1, count(['b'], 1))] }, /unique/],
+    [
+      'duplicate priorities',
+      { rules: [rule(1, count(['a'], 1)), rule(1, count(['b'], 1))] },
+      /unique/,
+    ],
     ['two untagged rules', { rules: [untagged(1), untagged(2)] }, /one rule may select untagged/],
     [
       'any not last',
@@ -180,7 +194,9 @@ describe('policies ECR refuses', () => {
     ],
     [
       'tagged without a list',
-      { rules: [rule(1, { tagStatus: 'tagged', countType: 'imageCountMoreThan', countNumber: 1 })] },
+      {
+        rules: [rule(1, { tagStatus: 'tagged', countType: 'imageCountMoreThan', countNumber: 1 })],
+      },
       /exactly one/,
     ],
     [

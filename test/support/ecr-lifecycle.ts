@@ -93,13 +93,15 @@ export function checkPolicy(policy: LifecyclePolicy): LifecycleRule[] {
       throw new LifecyclePolicyError(`${at}: rulePriority must be a positive integer`);
     }
     if (selection.tagStatus === 'any' && index !== rules.length - 1) {
-      throw new LifecyclePolicyError(`${at}: a tagStatus "any" rule must have the highest rulePriority`);
+      throw new LifecyclePolicyError(
+        `${at}: a tagStatus "any" rule must have the highest rulePriority`,
+      );
     }
     const lists = [selection.tagPrefixList, selection.tagPatternList].filter(
       (list) => list !== undefined,
     );
     if (selection.tagStatus === 'tagged') {
-      if (lists.length !== 1 || lists[0].length === 0) {
+      if (lists.length !== 1 || lists[0]?.length === 0) {
         throw new LifecyclePolicyError(
           `${at}: tagged needs exactly one non-empty tagPrefixList or tagPatternList`,
         );
@@ -194,6 +196,7 @@ export function evaluateLifecycle(
 /** Reads the policy text ECR stores (the CloudFormation `LifecyclePolicyText`). */
 export function parsePolicyText(text: string): LifecyclePolicy {
   const parsed = JSON.parse(text) as LifecyclePolicy;
-  if (!Array.isArray(parsed.rules)) throw new LifecyclePolicyError('the policy has no "rules" list');
+  if (!Array.isArray(parsed.rules))
+    throw new LifecyclePolicyError('the policy has no "rules" list');
   return parsed;
 }
