@@ -18,6 +18,7 @@ import {
   describeTargetPlan,
   formatNotification,
 } from './describe';
+import type { ImageMarkReport } from './adapters/ecr';
 import { buildFromVariables, parseEvent } from './parse';
 import { productionDeps } from './production';
 import type { Telemetry } from './telemetry';
@@ -42,6 +43,11 @@ export interface DeployerDeps {
   readonly telemetry: Telemetry;
   readonly retry: Retry;
   readonly now: () => Date;
+  /**
+   * Marks in ECR what now runs and what a rollback goes back to, so the lifecycle policy keeps
+   * them (adapters/ecr.ts markDeployedImages). Never throws. Absent: nothing is marked.
+   */
+  readonly markImages?: (outcome: DeployOutcome) => Promise<ImageMarkReport>;
 }
 
 /** What an invocation returns (visible to synchronous invokers and tests). */
@@ -122,6 +128,8 @@ async function handle(event: unknown, deps: DeployerDeps): Promise<DeployerResul
   const summary = describeOutcome(outcome);
   logOutcome(outcome, summary, telemetry);
   telemetry.recordOutcome(outcome);
+  // Logged and counted inside; a mark that could not be put never makes the deploy look failed.
+  if (deps.markImages !== undefined) telemetry.recordImageMarks(await deps.markImages(outcome));
 
   const { subject, message } = formatNotification(outcome);
   await deps.retry(() => deps.notifier.publish(subject, message));

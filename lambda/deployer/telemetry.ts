@@ -6,6 +6,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { DEPLOYER_METRICS } from '../../lib/deployer-contract';
+import type { ImageMarkReport } from './adapters/ecr';
 import type { DeployOutcome, InvalidEventError } from './types';
 
 export interface Telemetry {
@@ -13,6 +14,8 @@ export interface Telemetry {
   /** Counts and times one event's outcome; per-reason and per-environment breakdowns included. */
   recordOutcome(outcome: DeployOutcome): void;
   recordInvalidEvent(error: InvalidEventError): void;
+  /** Counts the marks of running and rollback images that could not be put (0 is not sent). */
+  recordImageMarks(report: ImageMarkReport): void;
   /** Writes the metrics of this invocation (call once, at its end, also when it fails). */
   flush(): void;
 }
@@ -71,6 +74,13 @@ export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
     recordInvalidEvent(error) {
       metrics.addMetric(DEPLOYER_METRICS.invalidEvents, MetricUnit.Count, 1);
       breakdown(DEPLOYER_METRICS.invalidEvents, { field: error.field });
+    },
+    recordImageMarks(report) {
+      if (report.failed.length === 0) return;
+      metrics.addMetric(DEPLOYER_METRICS.imageMarkFailures, MetricUnit.Count, report.failed.length);
+      for (const { mark } of report.failed) {
+        breakdown(DEPLOYER_METRICS.imageMarkFailures, { environment: mark.environment });
+      }
     },
     flush() {
       if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();

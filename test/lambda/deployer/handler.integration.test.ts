@@ -240,8 +240,14 @@ test('Given a build of hasher on main, then the Deployment runs tag@digest with 
   expect(after.spec.template.spec.containers.map((c) => c.image)).toContain(
     'docker.io/fluent/fluent-bit:3.1',
   );
-  expect(ecrProxy.calls.map((c) => c.target)).toEqual([
-    'AmazonEC2ContainerRegistry_V20150921.DescribeImages',
+  // One DescribeImages to confirm the digest; then the marks that keep what runs from expiring
+  // (lib/image-marks.ts): the image it ran before is not in moto (BatchGetImage finds nothing, so
+  // no rollback mark, logged), the deployed one is marked (BatchGetImage, PutImage).
+  expect(ecrProxy.calls.map((c) => c.action)).toEqual([
+    'DescribeImages',
+    'BatchGetImage',
+    'BatchGetImage',
+    'PutImage',
   ]);
   expect(gets()).toHaveLength(1);
   expect(patches()).toHaveLength(1);
