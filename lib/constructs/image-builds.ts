@@ -197,6 +197,14 @@ export class ImageBuilds extends Construct {
             '(ImageRegistry with pullRequestRepositories: true).',
         );
       }
+      const names = new Set(props.services.map((s) => s.service.name));
+      const clash = props.services.find((s) => names.has(`${s.service.name}-pr`));
+      if (clash !== undefined) {
+        throw new Error(
+          `ImageBuilds: services "${clash.service.name}" and "${clash.service.name}-pr" would both have a project ` +
+            `named <prefix>-${clash.service.name}-pr with pullRequestBuilds on: rename one service.`,
+        );
+      }
     }
     const releaseTagPattern = props.releaseTagPattern ?? 'v*';
     const architecture = props.architecture ?? 'x86_64';

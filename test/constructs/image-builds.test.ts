@@ -658,4 +658,26 @@ describe('pull-request projects: an identity of their own', () => {
         }),
     ).toThrow(/pullRequestBuilds is on but rng has no pullRequestRepository/);
   });
+
+  test('Given services rng and rng-pr with pull request builds on, Then synth stops: the project names would clash', () => {
+    const stack = new Stack(newApp(), 'Test');
+    const entry = (name: string) => ({
+      service: service(name),
+      repository: new ecr.Repository(stack, `Repo-${name}`, {
+        repositoryName: `dockercoins/${name}`,
+      }),
+      pullRequestRepository: new ecr.Repository(stack, `PrRepo-${name}`, {
+        repositoryName: `dockercoins/pr/${name}`,
+      }),
+    });
+    expect(
+      () =>
+        new ImageBuilds(stack, 'Builds', {
+          services: [entry('rng'), entry('rng-pr')],
+          source: GITHUB,
+          branches: ['main'],
+          pullRequestBuilds: true,
+        }),
+    ).toThrow(/services "rng" and "rng-pr" would both have a project named <prefix>-rng-pr/);
+  });
 });
