@@ -1,3 +1,4 @@
+import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DescribeImagesCommand } from '@aws-sdk/client-ecr';
 import {
   imageMarksOf,
@@ -11,7 +12,8 @@ import type {
   RunningImage,
   TargetOutcome,
 } from '../../../../lambda/deployer/types';
-import type { EnvironmentSettings } from '../../../../lib/deployer-contract';
+import { createTelemetry } from '../../../../lambda/deployer/telemetry';
+import { DEPLOYER_METRICS, type EnvironmentSettings } from '../../../../lib/deployer-contract';
 import { putEcrImage, startMoto, useEnv, type RunningMoto } from '../../../support/moto';
 
 // The marks of running and rollback images, put into moto_server's ECR by the production client.
@@ -356,5 +358,33 @@ describe('imageMarksOf: which marks a deploy outcome calls for', () => {
       }),
       expect.objectContaining({ tag: 'deployed.prod.rng-canary.rng', digest: build.digest }),
     ]);
+  });
+});
+
+describe('telemetry.recordImageMarks: failures are counted', () => {
+  test('Given two failed marks, then ImageMarkFailures counts 2; none failed, then no metric', () => {
+    const metrics = new Metrics({ namespace: 'Test', serviceName: 'test' });
+    // The per-environment breakdown goes out at once, as single metrics: keep it off the output.
+    jest.spyOn(metrics, 'singleMetric').mockReturnValue(new Metrics({ namespace: 'Test' }));
+    const telemetry = createTelemetry({ metrics });
+    const mark = {
+      registryId: '123456789012',
+      repository: 'dockercoins/rng',
+      kind: 'deployed' as const,
+      environment: 'prod',
+      tag: 'deployed.prod.rng.rng',
+      digest: `sha256:${'d'.repeat(64)}`,
+    };
+
+    telemetry.recordImageMarks({ marked: [mark], failed: [] });
+    expect(metrics.hasStoredMetrics()).toBe(false);
+    telemetry.recordImageMarks({
+      marked: [],
+      failed: [
+        { mark, reason: 'down' },
+        { mark, reason: 'down' },
+      ],
+    });
+    expect(metrics.serializeMetrics()).toMatchObject({ [DEPLOYER_METRICS.imageMarkFailures]: 2 });
   });
 });
