@@ -15,9 +15,10 @@ import { createHash } from 'node:crypto';
 export type ImageMarkKind = 'deployed' | 'previous';
 
 /**
- * The tag prefixes of the marks. `.` cannot start a git-derived tag part we make (image-tags.js
- * sanitises refs to `[A-Za-z0-9_.-]` but commit tags are hex, pr- tags start with `pr-`), and it
- * separates the parts unambiguously: environments and containers are DNS labels (no `.`).
+ * The tag prefixes of the marks. No tag a build makes starts so (commit tags are hex, pull-request
+ * tags start with `pr-`, release tags match the release pattern), except the branch tag of a
+ * branch itself named `deployed.…` or `previous.…` (docs/registry-lifecycle.md says not to).
+ * `.` separates the parts unambiguously: environments and containers are DNS labels (no `.`).
  */
 export const IMAGE_MARK_PREFIX: Readonly<Record<ImageMarkKind, string>> = {
   deployed: 'deployed.',
