@@ -125,6 +125,11 @@ export interface RequestCounts {
   readonly kubePatch: number;
   readonly eksDescribeCluster: number;
   readonly snsPublish: number;
+  /**
+   * ECR BatchGetImage and PutImage: the marks of what runs and of the rollback target, put after
+   * the deploy (lib/image-marks.ts); not in the total, like the notification.
+   */
+  readonly ecrMarks: number;
   /** Any other AWS call (moto) or API server request. */
   readonly other: number;
 }
@@ -441,6 +446,9 @@ function countRequests(
   const codebuildBatchGetBuilds = awsCalls.filter(
     (c) => c.service === 'codebuild' && c.action === 'BatchGetBuilds',
   ).length;
+  const ecrMarks = awsCalls.filter(
+    (c) => c.service === 'ecr' && (c.action === 'BatchGetImage' || c.action === 'PutImage'),
+  ).length;
   return {
     codebuildBatchGetBuilds,
     ecrDescribeImages,
@@ -448,6 +456,7 @@ function countRequests(
     kubePatch,
     eksDescribeCluster: eksRequests,
     snsPublish,
+    ecrMarks,
     other:
       kubeMethods.length -
       kubeGet -
@@ -455,7 +464,8 @@ function countRequests(
       awsCalls.length -
       ecrDescribeImages -
       snsPublish -
-      codebuildBatchGetBuilds,
+      codebuildBatchGetBuilds -
+      ecrMarks,
   };
 }
 
@@ -471,6 +481,7 @@ export function minimumRequests(deployments: number): RequestCounts {
     kubePatch: deployments,
     eksDescribeCluster: 0,
     snsPublish: 0,
+    ecrMarks: 0,
     other: 0,
   };
 }
@@ -631,6 +642,7 @@ export function deployerTable(figures: DeployerFigures): string {
     countCell(events.map((c) => c.other)),
     countCell(events.map(deployRequests)),
     sns ? countCell(events.map((c) => c.snsPublish)) : '—',
+    sns ? countCell(events.map((c) => c.ecrMarks)) : '—',
   ];
   const requestRows = [
     requestRow(`minimum (${deployments} Deployment)`, [minimum], false),
@@ -650,6 +662,7 @@ export function deployerTable(figures: DeployerFigures): string {
       { header: 'other', align: 'right' },
       { header: 'total', align: 'right' },
       { header: 'SNS Publish (not in total)', align: 'right' },
+      { header: 'ECR marks (not in total)', align: 'right' },
     ],
     requestRows,
   );
@@ -722,14 +735,17 @@ export function deployerVerdicts(figures: DeployerFigures): Verdict[] {
     const minimum = minimumRequests(oursWarm.deploymentsPerEvent);
     const fields = Object.keys(minimum) as (keyof RequestCounts)[];
     const over = oursWarm.requests.filter((counts) =>
-      fields.some((field) => field !== 'snsPublish' && counts[field] !== minimum[field]),
+      fields.some(
+        (field) =>
+          field !== 'snsPublish' && field !== 'ecrMarks' && counts[field] !== minimum[field],
+      ),
     );
     verdicts.push({
       ok: over.length === 0,
       message:
         `Requests per warm deploy: ${countCell(oursWarm.requests.map(deployRequests))} in each of ` +
         `${oursWarm.requests.length} events, minimum ${deployRequests(minimum)} (1 CodeBuild + 1 ECR + 1 GET + 1 PATCH ` +
-        `per Deployment; SNS Publish not counted) — ${over.length === 0 ? 'exactly the minimum' : `${over.length} event(s) NOT at the minimum`}`,
+        `per Deployment; SNS Publish and ECR marks not counted) — ${over.length === 0 ? 'exactly the minimum' : `${over.length} event(s) NOT at the minimum`}`,
     });
   }
   const { inProcess, cli } = figures.token;

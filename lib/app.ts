@@ -29,6 +29,8 @@ export function createStacks(
       'DockerCoins images: ECR repositories and the ECR Public pull-through cache (stateful)',
     services: config.services,
     registry: config.registry,
+    pullRequestBuilds: config.build.pullRequests,
+    branches: config.build.branches,
   });
   const builds = new BuildsStack(app, `${config.stackNamePrefix}-Builds`, {
     description: 'DockerCoins builds: one CodeBuild project per service (stateless)',

@@ -71,8 +71,15 @@ export interface RegistryConfig {
   readonly encryption: RegistryEncryption;
   /** Untagged images (superseded build caches, failed pushes) expire after this many days. */
   readonly untaggedImageExpiryDays: number;
-  /** Tagged images beyond the newest N expire, unless they carry a release tag. */
+  /**
+   * Tagged images beyond the newest N expire, counted last: in practice the images with only a
+   * commit tag. Running and rollback images (the deployer's marks) and releases never expire.
+   */
   readonly commitImagesToKeep: number;
+  /** Images with a branch tag beyond the newest N expire (unless marked or released). */
+  readonly branchImagesToKeep: number;
+  /** Images with a pull-request tag beyond the newest N expire. */
+  readonly pullRequestImagesToKeep: number;
   /** ECR wildcard (`*` only) for release tags, which never expire. */
   readonly releaseTagPattern: string;
   /**
@@ -181,6 +188,14 @@ export function repositoryName(repositoryPrefix: string, service: string): strin
   return `${repositoryPrefix}/${service}`;
 }
 
+/**
+ * The ECR repository of a service's pull-request images: `<repositoryPrefix>/pr/<service>`. Apart
+ * from the service repository so that the pull-request builds' role cannot write any tag there.
+ */
+export function pullRequestRepositoryName(repositoryPrefix: string, service: string): string {
+  return `${repositoryPrefix}/pr/${service}`;
+}
+
 /** The CodeBuild project of a service: `<stackNamePrefix>-<service>`, a name events carry. */
 export function projectName(projectNamePrefix: string, service: string): string {
   return `${projectNamePrefix}-${service}`;
@@ -205,6 +220,8 @@ export const DEFAULTS = {
   encryption: 'AES256',
   untaggedImageExpiryDays: 3,
   commitImagesToKeep: 50,
+  branchImagesToKeep: 50,
+  pullRequestImagesToKeep: 20,
   releaseTagPattern: 'v*',
   buildCacheTag: 'buildcache',
   removalPolicy: 'retain',
@@ -428,6 +445,18 @@ export function resolveConfig(context: Readonly<Record<string, unknown>>): Resol
     commitImagesToKeep: readInteger(
       read('commitImagesToKeep'),
       'commitImagesToKeep',
+      1,
+      MAX_IMAGES_KEPT - 1,
+    ),
+    branchImagesToKeep: readInteger(
+      read('branchImagesToKeep'),
+      'branchImagesToKeep',
+      1,
+      MAX_IMAGES_KEPT - 1,
+    ),
+    pullRequestImagesToKeep: readInteger(
+      read('pullRequestImagesToKeep'),
+      'pullRequestImagesToKeep',
       1,
       MAX_IMAGES_KEPT - 1,
     ),

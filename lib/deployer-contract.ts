@@ -65,6 +65,11 @@ export const DEPLOYER_METRICS = {
   notificationFailures: 'NotificationFailures',
   /** Milliseconds from the build's end (event time) to the PATCH accepted. */
   deployLatency: 'DeployLatency',
+  /**
+   * Count: marks of running or rollback images (lib/image-marks.ts) that could not be put; the
+   * lifecycle policy may then expire such an image. Breakdown by dimension `environment`.
+   */
+  imageMarkFailures: 'ImageMarkFailures',
 } as const;
 
 /** Lambda's limit on the total size of a function's environment variables, in bytes. */

@@ -20,6 +20,7 @@ import {
 } from '../../core/describe';
 import { confirmBuild, UnconfirmedBuildError } from '../../core/confirm';
 import { parseEvent } from '../../core/parse';
+import type { ImageMarkReport } from './adapters/ecr';
 import { productionDeps } from './production';
 import type { Telemetry } from './telemetry';
 import {
@@ -43,6 +44,11 @@ export interface DeployerDeps {
   readonly telemetry: Telemetry;
   readonly retry: Retry;
   readonly now: () => Date;
+  /**
+   * Marks in ECR what now runs and what a rollback goes back to, so the lifecycle policy keeps
+   * them (adapters/ecr.ts markDeployedImages). Never throws. Absent: nothing is marked.
+   */
+  readonly markImages?: (outcome: DeployOutcome) => Promise<ImageMarkReport>;
 }
 
 /** What an invocation returns (visible to synchronous invokers and tests). */
@@ -154,6 +160,8 @@ async function handle(event: unknown, deps: DeployerDeps): Promise<DeployerResul
   const summary = describeOutcome(outcome);
   logOutcome(outcome, summary, telemetry);
   telemetry.recordOutcome(outcome);
+  // Logged and counted inside; a mark that could not be put never makes the deploy look failed.
+  if (deps.markImages !== undefined) telemetry.recordImageMarks(await deps.markImages(outcome));
 
   const { subject, message } = formatNotification(outcome);
   await publishSafely(deps, subject, message);

@@ -6,7 +6,8 @@
  */
 import { parseDeployerSettings } from '../../lib/deployer-contract';
 import { createBuildLookup, newCodeBuildClient } from './adapters/codebuild';
-import { createImageVerifier, newEcrClient } from './adapters/ecr';
+import type { ECRClient } from '@aws-sdk/client-ecr';
+import { createImageVerifier, markDeployedImages, newEcrClient } from './adapters/ecr';
 import { createClusterConnector, newEksClient } from '../../core/aws/eks';
 import { createRetry } from '../../core/retry';
 import { createNotifier, newSnsClient } from './adapters/sns';
@@ -31,9 +32,15 @@ export function productionDeps(
   }
   const settings = parseDeployerSettings(env);
   const { logger } = telemetry;
+  let ecrClient: ECRClient | undefined;
+  const ecr = (): ECRClient => (ecrClient ??= newEcrClient(region));
+  const retry = createRetry({
+    onRetry: (error, attempt, delayMs) =>
+      logger.warn('retrying', { attempt, delayMs, reason: error.message }),
+  });
   return {
     settings,
-    images: createImageVerifier(() => newEcrClient(region)),
+    images: createImageVerifier(ecr),
     clusters: createClusterConnector({ eksClient: newEksClient, defaultRegion: region }),
     builds: createBuildLookup(() => newCodeBuildClient(region)),
     notifier: createNotifier({
@@ -41,10 +48,8 @@ export function productionDeps(
       topicArn: settings.topicArn,
     }),
     telemetry,
-    retry: createRetry({
-      onRetry: (error, attempt, delayMs) =>
-        logger.warn('retrying', { attempt, delayMs, reason: error.message }),
-    }),
+    retry,
     now: () => new Date(),
+    markImages: (outcome) => markDeployedImages(ecr, outcome, { retry, logger }),
   };
 }

@@ -8,6 +8,7 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { DEPLOYER_METRICS } from '../../lib/deployer-contract';
 import type { UnconfirmedBuildError } from '../../core/confirm';
 import type { DeployOutcome, InvalidEventError } from '../../core/types';
+import type { ImageMarkReport } from './adapters/ecr';
 
 export interface Telemetry {
   readonly logger: Logger;
@@ -20,6 +21,8 @@ export interface Telemetry {
   recordBuildLookupFailure(): void;
   /** A notification could not be published. */
   recordNotificationFailure(): void;
+  /** Counts the marks of running and rollback images that could not be put (0 is not sent). */
+  recordImageMarks(report: ImageMarkReport): void;
   /** Writes the metrics of this invocation (call once, at its end, also when it fails). */
   flush(): void;
 }
@@ -88,6 +91,13 @@ export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
     },
     recordNotificationFailure() {
       metrics.addMetric(DEPLOYER_METRICS.notificationFailures, MetricUnit.Count, 1);
+    },
+    recordImageMarks(report) {
+      if (report.failed.length === 0) return;
+      metrics.addMetric(DEPLOYER_METRICS.imageMarkFailures, MetricUnit.Count, report.failed.length);
+      for (const { mark } of report.failed) {
+        breakdown(DEPLOYER_METRICS.imageMarkFailures, { environment: mark.environment });
+      }
     },
     flush() {
       if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();

@@ -282,6 +282,14 @@ export class Deployer extends Construct {
           resources: repositoryArns,
         }),
         new iam.PolicyStatement({
+          // The moving marks of what runs and what a rollback goes back to (lib/image-marks.ts):
+          // the manifest by digest, put again under the mark. The repositories keep every other
+          // tag immutable, so PutImage can move only the marks (and the cache tag).
+          sid: 'MarkRunningImages',
+          actions: ['ecr:BatchGetImage', 'ecr:PutImage'],
+          resources: repositoryArns,
+        }),
+        new iam.PolicyStatement({
           // Builds whose event lacks the exported variables are read back from CodeBuild.
           sid: 'ReadBuilds',
           actions: ['codebuild:BatchGetBuilds'],

@@ -24,6 +24,12 @@ export interface ImageBuildService {
   readonly service: ServiceConfig;
   /** The ECR repository this project, and only this project, pushes to. */
   readonly repository: ecr.IRepository;
+  /**
+   * The repository of this service's pull-request images (`<prefix>/pr/<service>`), the only one
+   * its pull-request project may push to. Required with `pullRequestBuilds`.
+   * @default - none
+   */
+  readonly pullRequestRepository?: ecr.IRepository;
 }
 
 export interface ImageBuildsProps {
@@ -45,9 +51,12 @@ export interface ImageBuildsProps {
    */
   readonly sharedPaths?: readonly string[];
   /**
-   * Build pull requests (tags `pr-<n>-<sha7>` only, never a commit, branch or release tag).
-   * They run the contributor's Dockerfile with this project's push rights: keep them off for
-   * public repositories unless the host restricts who can open pull requests.
+   * Build pull requests (tags `pr-<n>-<sha7>` only) in a second project per service, with its own
+   * role that may push to the service's `pullRequestRepository` only: it cannot read or write a
+   * tag of the service repository, nor its build cache (pull-request builds use no registry
+   * cache). The service projects never take pull-request events. The contributor's Dockerfile
+   * still runs privileged on CodeBuild: keep this off for public repositories unless the host
+   * restricts who can open pull requests.
    * @default false
    */
   readonly pullRequestBuilds?: boolean;
@@ -151,7 +160,8 @@ export function sourceUrl(source: SourceConfig): string {
  *
  * - webhook filter groups with anchored refs: pushes to the configured branches that change the
  *   service's build context (or a shared path); pushes of release tags (every service: a release
- *   names the whole app, and a commit already built is only retagged); optionally pull requests;
+ *   names the whole app, and a commit already built is only retagged); never pull requests, which
+ *   (optionally) have a project, a role and a repository of their own;
  * - CodeCommit, which has no webhooks, triggers the projects through EventBridge instead;
  * - privileged (Docker needs it), with a timeout, a concurrent build limit and bounded logs;
  * - a role per project that may push only to its own repository.
@@ -159,6 +169,8 @@ export function sourceUrl(source: SourceConfig): string {
 export class ImageBuilds extends Construct {
   /** The CodeBuild project of each service, by service name. */
   public readonly projects: ReadonlyMap<string, codebuild.Project>;
+  /** The pull-request project of each service, by service name; empty without `pullRequestBuilds`. */
+  public readonly pullRequestProjects: ReadonlyMap<string, codebuild.Project>;
   /** The buildspec every project runs, uploaded once. */
   public readonly buildSpecAsset: s3assets.Asset;
 
@@ -175,6 +187,24 @@ export class ImageBuilds extends Construct {
       throw new Error(
         `ImageBuilds: concurrentBuildLimit is ${concurrentBuildLimit}; it must be 1 or more.`,
       );
+    }
+    if (props.pullRequestBuilds === true) {
+      const missing = props.services.filter((s) => s.pullRequestRepository === undefined);
+      if (missing.length > 0) {
+        throw new Error(
+          `ImageBuilds: pullRequestBuilds is on but ${missing.map((s) => s.service.name).join(', ')} ` +
+            'has no pullRequestRepository: pull-request images go to a repository of their own ' +
+            '(ImageRegistry with pullRequestRepositories: true).',
+        );
+      }
+      const names = new Set(props.services.map((s) => s.service.name));
+      const clash = props.services.find((s) => names.has(`${s.service.name}-pr`));
+      if (clash !== undefined) {
+        throw new Error(
+          `ImageBuilds: services "${clash.service.name}" and "${clash.service.name}-pr" would both have a project ` +
+            `named <prefix>-${clash.service.name}-pr with pullRequestBuilds on: rename one service.`,
+        );
+      }
     }
     const releaseTagPattern = props.releaseTagPattern ?? 'v*';
     const architecture = props.architecture ?? 'x86_64';
@@ -201,7 +231,8 @@ export class ImageBuilds extends Construct {
         : undefined;
 
     const projects = new Map<string, codebuild.Project>();
-    for (const { service, repository } of props.services) {
+    const pullRequestProjects = new Map<string, codebuild.Project>();
+    for (const { service, repository, pullRequestRepository } of props.services) {
       const scope = new Construct(this, service.name);
       const logGroup = new logs.LogGroup(scope, 'Logs', {
         retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
@@ -296,8 +327,27 @@ export class ImageBuilds extends Construct {
 
       acknowledge(project, policy);
       projects.set(service.name, project);
+
+      if (props.pullRequestBuilds === true && pullRequestRepository !== undefined) {
+        pullRequestProjects.set(
+          service.name,
+          pullRequestProject(new Construct(scope, 'PullRequests'), {
+            props,
+            service,
+            repository: pullRequestRepository,
+            releaseTagPattern,
+            architecture,
+            concurrentBuildLimit,
+            projectName: `${projectName(projectNamePrefix, service.name)}-pr`,
+            buildSpec,
+            buildSpecAsset: this.buildSpecAsset,
+            tools,
+          }),
+        );
+      }
     }
     this.projects = projects;
+    this.pullRequestProjects = pullRequestProjects;
 
     if (props.source.provider === 'codecommit') {
       Annotations.of(this).addInfoV2(
@@ -307,6 +357,115 @@ export class ImageBuilds extends Construct {
       );
     }
   }
+}
+
+/**
+ * The pull-request project of one service: its own log group, its own role, its own webhook (pull
+ * requests only). The role may push to the pull-request repository and nothing else in ECR: ECR's
+ * IAM has no condition on the image tag (PutImage cannot be limited to `pr-*`), so the boundary
+ * is the repository. No registry cache: reading the service's cache would need pull rights on
+ * the service repository, and writing it would let a pull request poison main's builds.
+ */
+function pullRequestProject(
+  scope: Construct,
+  options: {
+    props: ImageBuildsProps;
+    service: ServiceConfig;
+    repository: ecr.IRepository;
+    releaseTagPattern: string;
+    architecture: BuildArchitecture;
+    concurrentBuildLimit: number;
+    projectName: string;
+    buildSpec: codebuild.BuildSpec;
+    buildSpecAsset: s3assets.Asset;
+    tools: s3assets.Asset;
+  },
+): codebuild.Project {
+  const { props, service, repository, tools, buildSpecAsset } = options;
+  const logGroup = new logs.LogGroup(scope, 'Logs', {
+    retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+  });
+  const role = new iam.Role(scope, 'Role', {
+    assumedBy: new iam.ServicePrincipal('codebuild.amazonaws.com'),
+    description: `Builds ${service.name} pull requests and pushes them to ${service.name}'s pull-request repository only`,
+  });
+  const policy = new iam.Policy(scope, 'Policy', {
+    roles: [role],
+    statements: [
+      new iam.PolicyStatement({
+        sid: 'WriteBuildLogs',
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [logGroup.logGroupArn],
+      }),
+      new iam.PolicyStatement({
+        sid: 'ReadBuildTools',
+        actions: ['s3:GetObject', 's3:GetObjectVersion'],
+        resources: [
+          tools.bucket.arnForObjects(tools.s3ObjectKey),
+          buildSpecAsset.bucket.arnForObjects(buildSpecAsset.s3ObjectKey),
+        ],
+      }),
+      new iam.PolicyStatement({
+        sid: 'LocateBuildToolsBucket',
+        actions: ['s3:GetBucketAcl', 's3:GetBucketLocation'],
+        resources: [tools.bucket.bucketArn],
+      }),
+      new iam.PolicyStatement({
+        sid: 'LogInToEcr',
+        actions: ['ecr:GetAuthorizationToken'],
+        resources: ['*'],
+      }),
+      new iam.PolicyStatement({
+        sid: 'PushPullRequestRepository',
+        actions: [...ECR_PUSH_ACTIONS],
+        resources: [repository.repositoryArn],
+      }),
+      ...sourceStatements(props.source, undefined),
+    ],
+  });
+  const project = new codebuild.Project(scope, 'Project', {
+    projectName: options.projectName,
+    description: `Builds pull requests that change ${service.buildContext} and pushes pr- images to ${service.name}'s pull-request repository`,
+    role: role.withoutPolicyUpdates(),
+    source: primarySource(
+      props,
+      service,
+      options.releaseTagPattern,
+      undefined,
+      pullRequestWebhookFilters(props, service),
+    ),
+    secondarySources: [
+      codebuild.Source.s3({
+        bucket: tools.bucket,
+        path: tools.s3ObjectKey,
+        identifier: TOOLS_SOURCE_IDENTIFIER,
+      }),
+    ],
+    buildSpec: options.buildSpec,
+    environment: {
+      buildImage: BUILD_IMAGES[options.architecture].image,
+      computeType: codebuild.ComputeType.SMALL,
+      privileged: true,
+    },
+    // No BUILD_CACHE_TAG: no registry cache, read or written.
+    environmentVariables: plain({
+      [BUILD_ENV.service]: service.name,
+      [BUILD_ENV.buildContext]: service.buildContext,
+      [BUILD_ENV.imageRepository]: repository.repositoryUri,
+      [BUILD_ENV.registryAuth]: 'ecr',
+      [BUILD_ENV.releaseTagPattern]: options.releaseTagPattern,
+      [BUILD_ENV.sourceUrl]: sourceUrl(props.source),
+      [BUILD_ENV.imagePlatform]: BUILD_IMAGES[options.architecture].platform,
+    }),
+    timeout: props.timeout ?? Duration.minutes(30),
+    concurrentBuildLimit: options.concurrentBuildLimit,
+    logging: { cloudWatch: { logGroup } },
+    grantReportGroupPermissions: false,
+  });
+  project.node.addDependency(policy);
+  applySourceOverrides(project, props.source);
+  acknowledge(project, policy, 'pull-request');
+  return project;
 }
 
 /** Fails synth early, naming the file, when the buildspec is not a version 0.2 YAML mapping. */
@@ -336,14 +495,14 @@ function plain(
   );
 }
 
-/** Webhook filter groups: branch pushes that touch the service, release tags, pull requests. */
+/** Webhook filter groups of a service project: branch pushes that touch the service, release tags. */
 function webhookFilters(
   props: ImageBuildsProps,
   service: ServiceConfig,
   releaseTagPattern: string,
 ): codebuild.FilterGroup[] {
   const paths = filePathPattern([service.buildContext, ...(props.sharedPaths ?? [])]);
-  const groups = [
+  return [
     codebuild.FilterGroup.inEventOf(codebuild.EventAction.PUSH)
       .andHeadRefIs(branchRefPattern(props.branches))
       .andFilePathIs(paths),
@@ -352,22 +511,25 @@ function webhookFilters(
       tagRefPattern(releaseTagPattern),
     ),
   ];
-  if (props.pullRequestBuilds === true) {
-    const actions = [
-      codebuild.EventAction.PULL_REQUEST_CREATED,
-      codebuild.EventAction.PULL_REQUEST_UPDATED,
-      // Bitbucket has no "reopened" event (CodeBuild rejects it).
-      ...(props.source.provider === 'bitbucket'
-        ? []
-        : [codebuild.EventAction.PULL_REQUEST_REOPENED]),
-    ];
-    groups.push(
-      codebuild.FilterGroup.inEventOf(...actions)
-        .andBaseRefIs(branchRefPattern(props.branches))
-        .andFilePathIs(paths),
-    );
-  }
-  return groups;
+}
+
+/** The one webhook filter group of a pull-request project: pull requests into a build branch. */
+function pullRequestWebhookFilters(
+  props: ImageBuildsProps,
+  service: ServiceConfig,
+): codebuild.FilterGroup[] {
+  const paths = filePathPattern([service.buildContext, ...(props.sharedPaths ?? [])]);
+  const actions = [
+    codebuild.EventAction.PULL_REQUEST_CREATED,
+    codebuild.EventAction.PULL_REQUEST_UPDATED,
+    // Bitbucket has no "reopened" event (CodeBuild rejects it).
+    ...(props.source.provider === 'bitbucket' ? [] : [codebuild.EventAction.PULL_REQUEST_REOPENED]),
+  ];
+  return [
+    codebuild.FilterGroup.inEventOf(...actions)
+      .andBaseRefIs(branchRefPattern(props.branches))
+      .andFilePathIs(paths),
+  ];
 }
 
 function primarySource(
@@ -375,6 +537,7 @@ function primarySource(
   service: ServiceConfig,
   releaseTagPattern: string,
   codeCommitRepository: codecommit.IRepository | undefined,
+  filters: codebuild.FilterGroup[] = webhookFilters(props, service, releaseTagPattern),
 ): codebuild.ISource {
   const { source } = props;
   if (source.provider === 'codecommit') {
@@ -388,7 +551,7 @@ function primarySource(
     // Tags come from CodeBuild's variables, not from git history: one commit is enough.
     cloneDepth: 1,
     webhook: true,
-    webhookFilters: webhookFilters(props, service, releaseTagPattern),
+    webhookFilters: filters,
     reportBuildStatus: true,
   };
   // GitLab has no L2 source; its CloudFormation shape is GitHub's with another type and
@@ -479,13 +642,20 @@ function triggerOnCodeCommitPush(
 }
 
 /** Findings that hold by design, each with its reason (written into the template too). */
-function acknowledge(project: codebuild.Project, policy: iam.Policy): void {
+function acknowledge(
+  project: codebuild.Project,
+  policy: iam.Policy,
+  kind: 'service' | 'pull-request' = 'service',
+): void {
   const validations = Validations.of(project);
   validations.acknowledge({
     id: 'AwsSolutions-CB3',
     reason:
-      'Privileged mode is what Docker (BuildKit) needs to build images inside CodeBuild; the project runs ' +
-      'only the buildspec of this app on the configured repository.',
+      kind === 'service'
+        ? 'Privileged mode is what Docker (BuildKit) needs to build images inside CodeBuild; the project runs ' +
+          'only the buildspec of this app on the configured repository.'
+        : "Privileged mode is what Docker (BuildKit) needs; a pull request's Dockerfile runs with a role of its " +
+          'own that can push to the pull-request repository only (no service repository, no build cache).',
   });
   validations.acknowledge({
     id: 'AwsSolutions-CB4',

@@ -7,9 +7,40 @@ import {
   DEFAULTS,
   defaultPullThroughCachePrefix,
   MAX_IMAGES_KEPT,
+  pullRequestRepositoryName,
   RegistryEncryption,
   repositoryName,
 } from '../config';
+import { computeTags } from '../../buildspecs/image-tags';
+import { IMAGE_MARK_PREFIX, IMAGE_MARK_WILDCARDS } from '../image-marks';
+
+/** ECR wildcard of pull-request tags (`pr-<n>-<sha7>`, image-tags.js). */
+export const PULL_REQUEST_TAG_WILDCARD = 'pr-*';
+/** ECR lifecycle policies hold at most 50 rules; 7 are not per-branch. */
+export const MAX_BRANCH_RULES = 43;
+
+/**
+ * ECR wildcard of one build branch's sortable tags (`<branch>-<sha7>-<build number>`), made as
+ * image-tags.js makes them: sanitised, `branch-` in front when the plain form would read as a
+ * release, cut when very long. `main` → `main-*-*`. It cannot match a commit tag (no dash) nor a
+ * pull-request tag (`pr-<n>-…`, unless a branch is called `pr`).
+ */
+export function branchTagWildcard(branch: string, releaseTagPattern: string): string {
+  // The sortable tag image-tags.js gives a build of this branch, with its suffix made a wildcard.
+  const suffix = '-abcdef0-1';
+  const { sortableTag } = computeTags({
+    commit: 'abcdef0'.padEnd(40, '0'),
+    ref: { kind: 'branch', name: branch },
+    buildNumber: 1,
+    releaseTagPattern,
+  });
+  if (sortableTag === undefined) {
+    throw new Error(`ImageRegistry: branch "${branch}" gives no branch tag; check \`branches\`.`);
+  }
+  const part = sortableTag.slice(0, -suffix.length);
+  // A very long name is cut to fit 128 characters, by a length that depends on the build number.
+  return part.length >= 100 ? `${part.slice(0, 100)}*-*-*` : `${part}-*-*`;
+}
 
 /** Properties of an {@link ImageRegistry}. */
 export interface ImageRegistryProps {
@@ -37,11 +68,41 @@ export interface ImageRegistryProps {
   readonly untaggedImageExpiry?: Duration;
 
   /**
-   * Tagged images beyond the newest N expire, unless a release tag or the build-cache tag shields
-   * them.
+   * Tagged images beyond the newest N expire, counted by the last rule, after every other rule
+   * (marks of running and rollback images, releases, the build cache, pull-request and branch
+   * images) had its say: in practice the images with only a commit tag.
    * @default 50
    */
   readonly commitImagesToKeep?: number;
+
+  /**
+   * The build branches: each gets its own lifecycle rule, so a quiet branch's images do not
+   * compete with a busy one's. At most {@link MAX_BRANCH_RULES}.
+   * @default ['main']
+   */
+  readonly branches?: readonly string[];
+
+  /**
+   * Images with a branch tag (`main-6e0de79-42`) beyond the newest N of their branch expire,
+   * unless a running or rollback mark or a release tag shields them.
+   * @default 50
+   */
+  readonly branchImagesToKeep?: number;
+
+  /**
+   * Images with a pull-request tag (`pr-12-6e0de79`) beyond the newest N expire, in the service
+   * repositories (images of before pull requests had their own) and in the pull-request ones.
+   * @default 20
+   */
+  readonly pullRequestImagesToKeep?: number;
+
+  /**
+   * Also create one repository per service for pull-request images, `<repositoryPrefix>/pr/<service>`:
+   * pull-request builds push there and only there, so they cannot touch a tag of the service
+   * repositories (ECR's IAM cannot restrict PutImage to some tags).
+   * @default false
+   */
+  readonly pullRequestRepositories?: boolean;
 
   /**
    * ECR wildcard of release tags: images carrying one are never expired by the count rule.
@@ -96,6 +157,8 @@ export { repositoryName };
 export class ImageRegistry extends Construct {
   /** Repositories by service name. */
   public readonly repositories: ReadonlyMap<string, ecr.Repository>;
+  /** Pull-request repositories by service name; empty unless `pullRequestRepositories`. */
+  public readonly pullRequestRepositories: ReadonlyMap<string, ecr.Repository>;
   /**
    * `<account>.dkr.ecr.<region>.<suffix>/<repositoryPrefix>`: the seed's `$REGISTRY`, so that
    * `$REGISTRY/<service>:$TAG` names our images.
@@ -115,13 +178,27 @@ export class ImageRegistry extends Construct {
     const untaggedImageExpiry =
       props.untaggedImageExpiry ?? Duration.days(DEFAULTS.untaggedImageExpiryDays);
     const commitImagesToKeep = props.commitImagesToKeep ?? DEFAULTS.commitImagesToKeep;
+    const branchImagesToKeep = props.branchImagesToKeep ?? DEFAULTS.branchImagesToKeep;
+    const pullRequestImagesToKeep =
+      props.pullRequestImagesToKeep ?? DEFAULTS.pullRequestImagesToKeep;
     const releaseTagPattern = props.releaseTagPattern ?? DEFAULTS.releaseTagPattern;
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     const pullAccountIds = props.pullAccountIds ?? [];
     this.pullThroughCachePrefix =
       props.pullThroughCachePrefix ?? defaultPullThroughCachePrefix(repositoryPrefix);
     const redisImageTag = props.redisImageTag ?? DEFAULTS.redisImageTag;
-    validate(props.services, commitImagesToKeep, pullAccountIds);
+    const branches = props.branches ?? DEFAULTS.buildBranches;
+    if (branches.length > MAX_BRANCH_RULES) {
+      throw new Error(
+        `ImageRegistry \`branches\` has ${branches.length} branches; the lifecycle policy holds one rule per branch ` +
+          `and ECR allows 50 rules: give at most ${MAX_BRANCH_RULES} build branches.`,
+      );
+    }
+    validate(
+      props.services,
+      { commitImagesToKeep, branchImagesToKeep, pullRequestImagesToKeep },
+      pullAccountIds,
+    );
 
     if (encryption === 'KMS') {
       this.encryptionKey = new kms.Key(this, 'Key', {
@@ -138,14 +215,12 @@ export class ImageRegistry extends Construct {
         // A physical name, because pushes, manifests and people address repositories by name.
         repositoryName: repositoryName(repositoryPrefix, service),
         imageScanOnPush: true,
-        ...(props.buildCacheTag === undefined
-          ? { imageTagMutability: ecr.TagMutability.IMMUTABLE }
-          : {
-              imageTagMutability: ecr.TagMutability.IMMUTABLE_WITH_EXCLUSION,
-              imageTagMutabilityExclusionFilters: [
-                ecr.ImageTagMutabilityExclusionFilter.wildcard(props.buildCacheTag),
-              ],
-            }),
+        // Immutable, except the tags that move by design: the deployer's marks and the cache.
+        imageTagMutability: ecr.TagMutability.IMMUTABLE_WITH_EXCLUSION,
+        imageTagMutabilityExclusionFilters: [
+          ...IMAGE_MARK_WILDCARDS,
+          ...(props.buildCacheTag === undefined ? [] : [props.buildCacheTag]),
+        ].map((wildcard) => ecr.ImageTagMutabilityExclusionFilter.wildcard(wildcard)),
         ...(this.encryptionKey
           ? { encryption: ecr.RepositoryEncryption.KMS, encryptionKey: this.encryptionKey }
           : { encryption: ecr.RepositoryEncryption.AES_256 }),
@@ -156,6 +231,9 @@ export class ImageRegistry extends Construct {
           buildCacheTag: props.buildCacheTag,
           untaggedImageExpiry,
           commitImagesToKeep,
+          branchImagesToKeep,
+          pullRequestImagesToKeep,
+          branches,
         }),
       });
       for (const account of pullAccountIds) {
@@ -164,6 +242,41 @@ export class ImageRegistry extends Construct {
       repositories.set(service, repository);
     }
     this.repositories = repositories;
+
+    const pullRequestRepositories = new Map<string, ecr.Repository>();
+    if (props.pullRequestRepositories === true) {
+      for (const service of props.services) {
+        // Apart from the service repositories (the construct id is a contract too), scanned,
+        // immutable: a pull request's tag names one commit of it.
+        const repository = new ecr.Repository(this, `PullRequests-${service}`, {
+          repositoryName: pullRequestRepositoryName(repositoryPrefix, service),
+          imageScanOnPush: true,
+          imageTagMutability: ecr.TagMutability.IMMUTABLE,
+          ...(this.encryptionKey
+            ? { encryption: ecr.RepositoryEncryption.KMS, encryptionKey: this.encryptionKey }
+            : { encryption: ecr.RepositoryEncryption.AES_256 }),
+          removalPolicy,
+          emptyOnDelete: removalPolicy === RemovalPolicy.DESTROY,
+          lifecycleRules: [
+            {
+              rulePriority: 1,
+              description: `Untagged images expire after ${untaggedImageExpiry.toDays()} days`,
+              tagStatus: ecr.TagStatus.UNTAGGED,
+              maxImageAge: untaggedImageExpiry,
+            },
+            {
+              rulePriority: 2,
+              description: `Pull-request images beyond the newest ${pullRequestImagesToKeep} expire`,
+              tagStatus: ecr.TagStatus.TAGGED,
+              tagPatternList: ['*'],
+              maxImageCount: pullRequestImagesToKeep,
+            },
+          ],
+        });
+        pullRequestRepositories.set(service, repository);
+      }
+    }
+    this.pullRequestRepositories = pullRequestRepositories;
 
     const stack = Stack.of(this);
     const registryHost = `${Aws.ACCOUNT_ID}.dkr.ecr.${Aws.REGION}.${Aws.URL_SUFFIX}`;
@@ -225,18 +338,40 @@ export class ImageRegistry extends Construct {
 }
 
 /**
- * Rules in ECR's evaluation order. An image that matches the tag selection of an earlier rule
- * cannot be expired by a later one, so the first two rules shield releases and the cache.
+ * Rules in ECR's evaluation order (lowest priority number first). An image that matches the tag
+ * selection of a rule cannot be expired by a later one, even when that rule keeps it: so the keep
+ * rules come first (marks of what runs and what a rollback goes back to, releases, the cache), and
+ * each kind of image that expires has its own count after them (pull requests, then branches, then
+ * whatever tagged image is left: commit-only images).
  */
 function lifecycleRules(options: {
   releaseTagPattern: string;
   buildCacheTag: string | undefined;
   untaggedImageExpiry: Duration;
   commitImagesToKeep: number;
+  branchImagesToKeep: number;
+  pullRequestImagesToKeep: number;
+  branches: readonly string[];
 }): ecr.LifecycleRule[] {
+  const deployedMarks = `${IMAGE_MARK_PREFIX.deployed}*`;
+  const previousMarks = `${IMAGE_MARK_PREFIX.previous}*`;
   const rules: ecr.LifecycleRule[] = [
     {
       rulePriority: 1,
+      description: `Images running in an environment (${deployedMarks}, moved by the deployer) are kept`,
+      tagStatus: ecr.TagStatus.TAGGED,
+      tagPatternList: [deployedMarks],
+      maxImageCount: MAX_IMAGES_KEPT,
+    },
+    {
+      rulePriority: 2,
+      description: `Rollback targets (${previousMarks}, moved by the deployer) are kept`,
+      tagStatus: ecr.TagStatus.TAGGED,
+      tagPatternList: [previousMarks],
+      maxImageCount: MAX_IMAGES_KEPT,
+    },
+    {
+      rulePriority: 3,
       description: `Release images (${options.releaseTagPattern}) are kept`,
       tagStatus: ecr.TagStatus.TAGGED,
       tagPatternList: [options.releaseTagPattern],
@@ -245,7 +380,7 @@ function lifecycleRules(options: {
   ];
   if (options.buildCacheTag !== undefined) {
     rules.push({
-      rulePriority: 2,
+      rulePriority: 4,
       description: `The build cache (${options.buildCacheTag}) is kept`,
       tagStatus: ecr.TagStatus.TAGGED,
       tagPatternList: [options.buildCacheTag],
@@ -254,14 +389,29 @@ function lifecycleRules(options: {
   }
   rules.push(
     {
-      rulePriority: 3,
+      rulePriority: 5,
       description: `Untagged images expire after ${options.untaggedImageExpiry.toDays()} days`,
       tagStatus: ecr.TagStatus.UNTAGGED,
       maxImageAge: options.untaggedImageExpiry,
     },
     {
-      rulePriority: 4,
-      description: `Commit images beyond the newest ${options.commitImagesToKeep} expire`,
+      rulePriority: 6,
+      description: `Pull-request images beyond the newest ${options.pullRequestImagesToKeep} expire`,
+      tagStatus: ecr.TagStatus.TAGGED,
+      tagPatternList: [PULL_REQUEST_TAG_WILDCARD],
+      maxImageCount: options.pullRequestImagesToKeep,
+    },
+    // One rule per branch, each on its own count (priorities need not be consecutive).
+    ...[...new Set(options.branches)].map((branch, index) => ({
+      rulePriority: 10 + index,
+      description: `Images of branch ${branch} beyond the newest ${options.branchImagesToKeep} expire`,
+      tagStatus: ecr.TagStatus.TAGGED,
+      tagPatternList: [branchTagWildcard(branch, options.releaseTagPattern)],
+      maxImageCount: options.branchImagesToKeep,
+    })),
+    {
+      rulePriority: 100,
+      description: `Other tagged (commit) images beyond the newest ${options.commitImagesToKeep} expire`,
       tagStatus: ecr.TagStatus.TAGGED,
       tagPatternList: ['*'],
       maxImageCount: options.commitImagesToKeep,
@@ -272,7 +422,7 @@ function lifecycleRules(options: {
 
 function validate(
   services: readonly string[],
-  commitImagesToKeep: number,
+  counts: Record<'commitImagesToKeep' | 'branchImagesToKeep' | 'pullRequestImagesToKeep', number>,
   pullAccountIds: readonly string[],
 ): void {
   if (services.length === 0) {
@@ -281,15 +431,15 @@ function validate(
   if (new Set(services).size !== services.length) {
     throw new Error(`ImageRegistry \`services\` has duplicates: ${services.join(', ')}.`);
   }
-  if (
-    !Token.isUnresolved(commitImagesToKeep) &&
-    (!Number.isInteger(commitImagesToKeep) ||
-      commitImagesToKeep < 1 ||
-      commitImagesToKeep >= MAX_IMAGES_KEPT)
-  ) {
-    throw new Error(
-      `ImageRegistry \`commitImagesToKeep\` must be a whole number from 1 to ${MAX_IMAGES_KEPT - 1}, got ${commitImagesToKeep}.`,
-    );
+  for (const [name, count] of Object.entries(counts)) {
+    if (
+      !Token.isUnresolved(count) &&
+      (!Number.isInteger(count) || count < 1 || count >= MAX_IMAGES_KEPT)
+    ) {
+      throw new Error(
+        `ImageRegistry \`${name}\` must be a whole number from 1 to ${MAX_IMAGES_KEPT - 1}, got ${count}.`,
+      );
+    }
   }
   for (const account of pullAccountIds) {
     if (!Token.isUnresolved(account) && !/^\d{12}$/.test(account)) {

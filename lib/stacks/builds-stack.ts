@@ -1,6 +1,12 @@
 import { CfnOutput, Duration, Stack, StackProps } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
-import { BuildConfig, RegistryConfig, ServiceConfig, SourceConfig } from '../config';
+import {
+  BuildConfig,
+  pullRequestRepositoryName,
+  RegistryConfig,
+  ServiceConfig,
+  SourceConfig,
+} from '../config';
 import { ImageBuilds } from '../constructs/image-builds';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import { repositoryName } from '../constructs/image-registry';
@@ -51,6 +57,15 @@ export class BuildsStack extends Stack {
           `Repository-${service.name}`,
           repositoryName(registry.repositoryPrefix, service.name),
         ),
+        ...(build.pullRequests
+          ? {
+              pullRequestRepository: ecr.Repository.fromRepositoryName(
+                this,
+                `PullRequestRepository-${service.name}`,
+                pullRequestRepositoryName(registry.repositoryPrefix, service.name),
+              ),
+            }
+          : {}),
       })),
       source: props.source,
       branches: build.branches,

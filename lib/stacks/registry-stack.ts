@@ -11,6 +11,10 @@ const FIXED_OUTPUTS = 2;
 export interface RegistryStackProps extends StackProps {
   readonly services: readonly ServiceConfig[];
   readonly registry: RegistryConfig;
+  /** Create the pull-request repositories (`<repositoryPrefix>/pr/<service>`) for PR builds. */
+  readonly pullRequestBuilds?: boolean;
+  /** The build branches: one lifecycle rule each. @default ['main'] */
+  readonly branches?: readonly string[];
 }
 
 /**
@@ -39,6 +43,10 @@ export class RegistryStack extends Stack {
       encryption: registry.encryption,
       untaggedImageExpiry: Duration.days(registry.untaggedImageExpiryDays),
       commitImagesToKeep: registry.commitImagesToKeep,
+      branchImagesToKeep: registry.branchImagesToKeep,
+      pullRequestImagesToKeep: registry.pullRequestImagesToKeep,
+      pullRequestRepositories: props.pullRequestBuilds === true,
+      branches: props.branches,
       releaseTagPattern: registry.releaseTagPattern,
       buildCacheTag: registry.buildCacheTag,
       removalPolicy: registry.removal === 'destroy' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,

@@ -3,7 +3,12 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { EXPORTED_VARIABLES } from '../../lib/build-contract';
+import { Stack } from 'aws-cdk-lib';
+import * as codebuild from 'aws-cdk-lib/aws-codebuild';
+import * as ecr from 'aws-cdk-lib/aws-ecr';
+import { BUILD_ENV, EXPORTED_VARIABLES } from '../../lib/build-contract';
+import { ImageBuilds } from '../../lib/constructs/image-builds';
+import { newApp } from '../support/app';
 import { Buildah } from '../support/buildah';
 import {
   BuildspecError,
@@ -413,6 +418,94 @@ describe('buildspecs/build-image.yml, run locally with buildah and the distribut
       ],
     ).toBe('1970-01-01T00:00:00Z');
     expect(run.exported).toMatchObject({ IMAGE_BUILT: 'false', IMAGE_DIGEST: winner.digest });
+  });
+
+  test("Given a pull request, When run with the pull-request project's own environment (from the synthesized template), Then it pushes its pr- tag only, to the pull-request repository, with no registry cache", async () => {
+    // The environment the construct gives the rng pull-request project, read from the template.
+    const stack = new Stack(newApp(), 'Pr');
+    const builds_ = new ImageBuilds(stack, 'Builds', {
+      services: [
+        {
+          service: {
+            name: 'rng',
+            buildContext: 'dockercoins/rng',
+            deployment: 'rng',
+            container: 'rng',
+          },
+          repository: ecr.Repository.fromRepositoryName(stack, 'Repo', 'dockercoins/rng'),
+          pullRequestRepository: ecr.Repository.fromRepositoryName(
+            stack,
+            'PrRepo',
+            'dockercoins/pr/rng',
+          ),
+        },
+      ],
+      source: {
+        provider: 'github',
+        owner: 'acme',
+        repo: 'container.training',
+        connectionArn: undefined,
+      },
+      branches: ['main'],
+      buildCacheTag: 'buildcache',
+      pullRequestBuilds: true,
+    });
+    const cfn = builds_.pullRequestProjects.get('rng')!.node.defaultChild as codebuild.CfnProject;
+    const projectEnv = Object.fromEntries(
+      (
+        stack.resolve(cfn.environment) as {
+          environmentVariables: { name: string; value: unknown }[];
+        }
+      ).environmentVariables.map((v) => [v.name, v.value]),
+    );
+    // The repository URI is a token of the pull-request repository; here it is the local registry's.
+    expect(JSON.stringify(projectEnv.IMAGE_REPOSITORY)).toContain('/dockercoins/pr/rng');
+    const projectVariables: Record<string, string | undefined> = {};
+    for (const name of Object.values(BUILD_ENV)) {
+      const value = projectEnv[name];
+      projectVariables[name] =
+        name === BUILD_ENV.imageRepository
+          ? `${registry.host}/dockercoins/pr/rng`
+          : (value as string | undefined);
+    }
+
+    const commitP = commit(
+      source,
+      { 'dockercoins/rng/rng.txt': 'rng, a contribution\n' },
+      'rng from a PR',
+    );
+    const mainTagsBefore = await tagsOf(registry, 'dockercoins/rng');
+    const buildsBefore = builds().length;
+    const run = await runBuild(
+      variables(
+        { commit: commitP, buildNumber: 3, webhook: 'pr/7' },
+        {
+          ...projectVariables,
+          CODEBUILD_SOURCE_VERSION: 'pr/7',
+          CODEBUILD_WEBHOOK_HEAD_REF: 'refs/heads/feature',
+          CODEBUILD_WEBHOOK_BASE_REF: 'refs/heads/main',
+          CODEBUILD_WEBHOOK_EVENT: 'PULL_REQUEST_CREATED',
+        },
+      ),
+    );
+    expectSucceeded(run);
+
+    expect(projectVariables.BUILD_CACHE_TAG).toBeUndefined();
+    expect(builds()).toHaveLength(buildsBefore + 1);
+    const call = builds().at(-1)!;
+    expect(call).not.toContain('--cache-from');
+    expect(call).not.toContain('--cache-to');
+    expect(call).not.toContain('buildcache');
+    const prTag = `pr-7-${sha7(commitP)}`;
+    expect(await tagsOf(registry, 'dockercoins/pr/rng')).toEqual([prTag]);
+    // The service repository, its tags and its cache are untouched
+    expect(await tagsOf(registry, 'dockercoins/rng')).toEqual(mainTagsBefore);
+    expect(run.exported).toMatchObject({
+      IMAGE_REPOSITORY: `${registry.host}/dockercoins/pr/rng`,
+      IMAGE_TAG: prTag,
+      IMAGE_TAGS: prTag,
+      IMAGE_BUILT: 'true',
+    });
   });
 
   test('Given a release tag already naming another image, When a new commit would be built with it, Then pre_build fails and nothing is built', async () => {

@@ -429,6 +429,14 @@ describe('IAM: exactly what the Lambda calls, on exactly our resources', () => {
         ),
       },
       {
+        // The marks of running and rollback images, on the service repositories only
+        sid: 'MarkRunningImages',
+        actions: ['ecr:BatchGetImage', 'ecr:PutImage'],
+        resources: ['hasher', 'rng', 'webui', 'worker'].map(
+          (s) => `${ARN}:ecr:${REGION_ACCOUNT}:repository/dockercoins/${s}`,
+        ),
+      },
+      {
         sid: 'ReadBuilds',
         actions: ['codebuild:BatchGetBuilds'],
         resources: ['hasher', 'rng', 'webui', 'worker'].map(

@@ -49,6 +49,13 @@ function synthWithConstruct(props: Partial<ImageBuildsProps> = {}): {
       repository: new ecr.Repository(stack, `Repo-${name}`, {
         repositoryName: `dockercoins/${name}`,
       }),
+      ...(props.pullRequestBuilds === true
+        ? {
+            pullRequestRepository: new ecr.Repository(stack, `PrRepo-${name}`, {
+              repositoryName: `dockercoins/pr/${name}`,
+            }),
+          }
+        : {}),
     })),
     source: GITHUB,
     branches: ['main'],
@@ -313,18 +320,22 @@ describe('webhook filters', () => {
     ).toEqual([]);
   });
 
-  test('Given pull request builds on, When a pull request into main changes rng, Then only rng builds', () => {
+  test('Given pull request builds on, When a pull request into main changes rng, Then only the rng pull-request project builds', () => {
     const { template } = synth({ pullRequestBuilds: true });
 
-    const groups = project(template, 'DockerCoins-rng').Triggers!.FilterGroups;
-    expect(groups[2]).toEqual([
-      {
-        Type: 'EVENT',
-        Pattern: 'PULL_REQUEST_CREATED, PULL_REQUEST_UPDATED, PULL_REQUEST_REOPENED',
-      },
-      { Type: 'BASE_REF', Pattern: '^refs/heads/(main)$' },
-      { Type: 'FILE_PATH', Pattern: '^(dockercoins/rng)(/|$)' },
-    ]);
+    expect(project(template, 'DockerCoins-rng-pr').Triggers).toEqual({
+      Webhook: true,
+      FilterGroups: [
+        [
+          {
+            Type: 'EVENT',
+            Pattern: 'PULL_REQUEST_CREATED, PULL_REQUEST_UPDATED, PULL_REQUEST_REOPENED',
+          },
+          { Type: 'BASE_REF', Pattern: '^refs/heads/(main)$' },
+          { Type: 'FILE_PATH', Pattern: '^(dockercoins/rng)(/|$)' },
+        ],
+      ],
+    });
     expect(
       projectsTriggered(template, {
         event: 'PULL_REQUEST_UPDATED',
@@ -332,7 +343,28 @@ describe('webhook filters', () => {
         baseRef: 'refs/heads/main',
         files: ['dockercoins/rng/rng.py'],
       }),
+    ).toEqual(['DockerCoins-rng-pr']);
+  });
+
+  test('Given pull request builds on, Then the service projects take no pull-request event and the pull-request projects no push', () => {
+    const { template } = synth({ pullRequestBuilds: true });
+
+    for (const name of SERVICES) {
+      // The same two push groups as with pull requests off
+      expect(project(template, `DockerCoins-${name}`).Triggers?.FilterGroups).toEqual(
+        project(synth().template, `DockerCoins-${name}`).Triggers?.FilterGroups,
+      );
+    }
+    expect(
+      projectsTriggered(template, {
+        event: 'PUSH',
+        headRef: 'refs/heads/main',
+        files: ['dockercoins/rng/rng.py'],
+      }),
     ).toEqual(['DockerCoins-rng']);
+    expect(
+      projectsTriggered(template, { event: 'PUSH', headRef: 'refs/tags/v1.0.0', files: [] }),
+    ).toEqual(SERVICES.map((s) => `DockerCoins-${s}`));
   });
 });
 
@@ -396,12 +428,12 @@ describe('sources', () => {
       pullRequestBuilds: true,
     });
 
-    const p = project(template, 'DockerCoins-rng');
+    const p = project(template, 'DockerCoins-rng-pr');
     expect(p.Source).toMatchObject({
       Type: 'BITBUCKET',
       Location: 'https://bitbucket.org/acme/dc.git',
     });
-    expect(p.Triggers?.FilterGroups[2]?.[0]).toEqual({
+    expect(p.Triggers?.FilterGroups[0]?.[0]).toEqual({
       Type: 'EVENT',
       Pattern: 'PULL_REQUEST_CREATED, PULL_REQUEST_UPDATED',
     });
@@ -508,5 +540,144 @@ describe('least privilege', () => {
     );
     expect(defaultPolicies).toEqual([]);
     expect(JSON.stringify(template.toJSON())).not.toContain('codebuild:CreateReportGroup');
+  });
+});
+
+describe('pull-request projects: an identity of their own', () => {
+  interface Statement {
+    Sid: string;
+    Effect: string;
+    Action: string | string[];
+    Resource: unknown;
+  }
+
+  /** The statements of the one policy attached to the role whose logical id starts so. */
+  function statementsOf(template: Template, stack: Stack, rolePrefix: string): Statement[] {
+    const roleId = Object.keys(template.findResources('AWS::IAM::Role')).find((id) =>
+      id.startsWith(rolePrefix),
+    );
+    if (roleId === undefined) throw new Error(`no role ${rolePrefix}`);
+    const policies = Object.values(template.findResources('AWS::IAM::Policy')).filter((p) =>
+      JSON.stringify((p as { Properties: { Roles: unknown } }).Properties.Roles).includes(roleId),
+    ) as { Properties: { PolicyDocument: { Statement: Statement[] } } }[];
+    expect(policies).toHaveLength(1);
+    return stack.resolve(policies[0]!.Properties.PolicyDocument.Statement) as Statement[];
+  }
+
+  test('Given pull request builds on, Then each service has a pull-request project with its own role, logs and no cache', () => {
+    const { stack, template } = synthWithConstruct({ pullRequestBuilds: true });
+
+    template.resourceCountIs('AWS::CodeBuild::Project', 8);
+    expect([...stack.builds.pullRequestProjects.keys()]).toEqual(SERVICES);
+    const main = project(template, 'DockerCoins-rng');
+    const pr = project(template, 'DockerCoins-rng-pr');
+    expect(pr.ServiceRole).not.toEqual(main.ServiceRole);
+    expect(pr.Environment).toMatchObject({
+      PrivilegedMode: true,
+      Image: 'aws/codebuild/standard:7.0',
+    });
+    const env = envOf(pr);
+    // Every variable but the cache: no registry cache is read or written
+    expect(Object.keys(env).sort()).toEqual(
+      Object.values(BUILD_ENV)
+        .filter((name) => name !== BUILD_ENV.buildCacheTag)
+        .sort(),
+    );
+    expect(JSON.stringify(env.IMAGE_REPOSITORY)).toContain('PrReporng');
+    expect(JSON.stringify(env.IMAGE_REPOSITORY)).not.toMatch(/"Reporng/);
+    template.resourceCountIs('AWS::Logs::LogGroup', 8);
+  });
+
+  test('Given the rng pull-request role, Then its policy is exactly: its logs, the tools, the ECR login, push to dockercoins/pr/rng', () => {
+    const { stack, template } = synthWithConstruct({ pullRequestBuilds: true });
+    const logGroupId = Object.keys(template.findResources('AWS::Logs::LogGroup')).find((id) =>
+      id.startsWith('BuildsrngPullRequestsLogs'),
+    );
+    const prRepoId = Object.keys(template.findResources('AWS::ECR::Repository')).find((id) =>
+      id.startsWith('PrReporng'),
+    );
+
+    const statements = statementsOf(template, stack, 'BuildsrngPullRequestsRole');
+    expect(statements.map((s) => s.Sid)).toEqual([
+      'WriteBuildLogs',
+      'ReadBuildTools',
+      'LocateBuildToolsBucket',
+      'LogInToEcr',
+      'PushPullRequestRepository',
+    ]);
+    expect(statements.every((s) => s.Effect === 'Allow')).toBe(true);
+    expect(statements[0]).toMatchObject({
+      Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+      Resource: { 'Fn::GetAtt': [logGroupId, 'Arn'] },
+    });
+    expect(statements[3]).toMatchObject({ Action: 'ecr:GetAuthorizationToken', Resource: '*' });
+    expect(statements[4]).toEqual({
+      Sid: 'PushPullRequestRepository',
+      Effect: 'Allow',
+      Action: [
+        'ecr:BatchCheckLayerAvailability',
+        'ecr:BatchGetImage',
+        'ecr:CompleteLayerUpload',
+        'ecr:GetDownloadUrlForLayer',
+        'ecr:InitiateLayerUpload',
+        'ecr:PutImage',
+        'ecr:UploadLayerPart',
+      ],
+      Resource: { 'Fn::GetAtt': [prRepoId, 'Arn'] },
+    });
+    // Nothing of any service repository, nor of another service's pull-request repository
+    expect(JSON.stringify(statements)).not.toMatch(
+      /"Repo(hasher|rng|webui|worker)|PrRepo(hasher|webui|worker)/,
+    );
+  });
+
+  test('Given pull request builds on, Then the service role still pushes to its own repository only', () => {
+    const { stack, template } = synthWithConstruct({ pullRequestBuilds: true });
+
+    const push = statementsOf(template, stack, 'BuildsrngRole').find(
+      (s) => s.Sid === 'PushOwnRepository',
+    );
+    expect(JSON.stringify(push?.Resource)).toMatch(/"Reporng/);
+    expect(JSON.stringify(push?.Resource)).not.toContain('PrRepo');
+  });
+
+  test('Given pull request builds on but a service without a pull-request repository, Then synth stops and says where they go', () => {
+    const stack = new Stack(newApp(), 'Test');
+    expect(
+      () =>
+        new ImageBuilds(stack, 'Builds', {
+          services: [
+            {
+              service: service('rng'),
+              repository: new ecr.Repository(stack, 'Repo', { repositoryName: 'dockercoins/rng' }),
+            },
+          ],
+          source: GITHUB,
+          branches: ['main'],
+          pullRequestBuilds: true,
+        }),
+    ).toThrow(/pullRequestBuilds is on but rng has no pullRequestRepository/);
+  });
+
+  test('Given services rng and rng-pr with pull request builds on, Then synth stops: the project names would clash', () => {
+    const stack = new Stack(newApp(), 'Test');
+    const entry = (name: string) => ({
+      service: service(name),
+      repository: new ecr.Repository(stack, `Repo-${name}`, {
+        repositoryName: `dockercoins/${name}`,
+      }),
+      pullRequestRepository: new ecr.Repository(stack, `PrRepo-${name}`, {
+        repositoryName: `dockercoins/pr/${name}`,
+      }),
+    });
+    expect(
+      () =>
+        new ImageBuilds(stack, 'Builds', {
+          services: [entry('rng'), entry('rng-pr')],
+          source: GITHUB,
+          branches: ['main'],
+          pullRequestBuilds: true,
+        }),
+    ).toThrow(/services "rng" and "rng-pr" would both have a project named <prefix>-rng-pr/);
   });
 });

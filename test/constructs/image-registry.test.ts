@@ -1,7 +1,11 @@
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import { ImageRegistry, ImageRegistryProps } from '../../lib/constructs/image-registry';
+import {
+  branchTagWildcard,
+  ImageRegistry,
+  ImageRegistryProps,
+} from '../../lib/constructs/image-registry';
 import { expectedEcrUri, newApp } from '../support/app';
 
 function build(props: Partial<ImageRegistryProps> = {}): { stack: Stack; registry: ImageRegistry } {
@@ -62,26 +66,44 @@ describe('repositories', () => {
     template.hasResourceProperties('AWS::ECR::Repository', { RepositoryName: 'team/dc/rng' });
   });
 
-  test('by default every tag is immutable, with no exclusion', () => {
+  const exclusion = (value: string) => ({
+    ImageTagMutabilityExclusionFilterType: 'WILDCARD',
+    ImageTagMutabilityExclusionFilterValue: value,
+  });
+
+  test("by default every tag is immutable except the deployer's marks, which move", () => {
     const { template } = synth();
 
     template.allResourcesProperties('AWS::ECR::Repository', {
-      ImageTagMutability: 'IMMUTABLE',
-      ImageTagMutabilityExclusionFilters: Match.absent(),
+      ImageTagMutability: 'IMMUTABLE_WITH_EXCLUSION',
+      ImageTagMutabilityExclusionFilters: [exclusion('deployed.*'), exclusion('previous.*')],
     });
   });
 
-  test('a build-cache tag is the one exclusion from immutability', () => {
+  test('a build-cache tag is the one other exclusion from immutability', () => {
     const { template } = synth({ buildCacheTag: 'buildcache' });
 
     template.allResourcesProperties('AWS::ECR::Repository', {
       ImageTagMutability: 'IMMUTABLE_WITH_EXCLUSION',
       ImageTagMutabilityExclusionFilters: [
-        {
-          ImageTagMutabilityExclusionFilterType: 'WILDCARD',
-          ImageTagMutabilityExclusionFilterValue: 'buildcache',
-        },
+        exclusion('deployed.*'),
+        exclusion('previous.*'),
+        exclusion('buildcache'),
       ],
+    });
+  });
+
+  test('pull-request repositories only when asked: <prefix>/pr/<service>, immutable, no exclusion', () => {
+    expect(synth().registry.pullRequestRepositories.size).toBe(0);
+    const { template, registry } = synth({ pullRequestRepositories: true, services: ['rng'] });
+
+    template.resourceCountIs('AWS::ECR::Repository', 2);
+    expect([...registry.pullRequestRepositories.keys()]).toEqual(['rng']);
+    template.hasResourceProperties('AWS::ECR::Repository', {
+      RepositoryName: 'dockercoins/pr/rng',
+      ImageScanningConfiguration: { ScanOnPush: true },
+      ImageTagMutability: 'IMMUTABLE',
+      ImageTagMutabilityExclusionFilters: Match.absent(),
     });
   });
 
@@ -135,23 +157,36 @@ describe('repositories', () => {
 });
 
 describe('lifecycle rules bound storage however many commits arrive', () => {
-  test('defaults: releases kept, untagged expire after 3 days, tagged beyond the newest 50 expire', () => {
+  const keep = (
+    rulePriority: number,
+    description: string,
+    pattern: string,
+    countNumber = 9999,
+  ) => ({
+    rulePriority,
+    description,
+    selection: {
+      tagStatus: 'tagged',
+      tagPatternList: [pattern],
+      countType: 'imageCountMoreThan',
+      countNumber,
+    },
+    action: { type: 'expire' },
+  });
+
+  test('defaults: marks and releases kept, untagged after 3 days, pr- 20, each branch 50, other tagged 50', () => {
     const { template } = synth();
 
     expect(lifecycleOf(template, 'dockercoins/rng').rules).toEqual([
+      keep(
+        1,
+        'Images running in an environment (deployed.*, moved by the deployer) are kept',
+        'deployed.*',
+      ),
+      keep(2, 'Rollback targets (previous.*, moved by the deployer) are kept', 'previous.*'),
+      keep(3, 'Release images (v*) are kept', 'v*'),
       {
-        rulePriority: 1,
-        description: 'Release images (v*) are kept',
-        selection: {
-          tagStatus: 'tagged',
-          tagPatternList: ['v*'],
-          countType: 'imageCountMoreThan',
-          countNumber: 9999,
-        },
-        action: { type: 'expire' },
-      },
-      {
-        rulePriority: 3,
+        rulePriority: 5,
         description: 'Untagged images expire after 3 days',
         selection: {
           tagStatus: 'untagged',
@@ -161,57 +196,70 @@ describe('lifecycle rules bound storage however many commits arrive', () => {
         },
         action: { type: 'expire' },
       },
-      {
-        rulePriority: 4,
-        description: 'Commit images beyond the newest 50 expire',
-        selection: {
-          tagStatus: 'tagged',
-          tagPatternList: ['*'],
-          countType: 'imageCountMoreThan',
-          countNumber: 50,
-        },
-        action: { type: 'expire' },
-      },
+      keep(6, 'Pull-request images beyond the newest 20 expire', 'pr-*', 20),
+      keep(10, 'Images of branch main beyond the newest 50 expire', 'main-*-*', 50),
+      keep(100, 'Other tagged (commit) images beyond the newest 50 expire', '*', 50),
     ]);
   });
 
-  test('the build-cache image is shielded by a rule ahead of the commit-count rule', () => {
+  test('the build-cache image is shielded by a rule ahead of every count rule', () => {
     const { template } = synth({ buildCacheTag: 'buildcache' });
 
     const rules = lifecycleOf(template, 'dockercoins/rng').rules;
     const cacheRule = rules.find((r) => r.selection.tagPatternList?.includes('buildcache'));
-    const countRule = rules.find((r) => r.selection.tagPatternList?.includes('*'));
     expect(cacheRule?.selection).toEqual({
       tagStatus: 'tagged',
       tagPatternList: ['buildcache'],
       countType: 'imageCountMoreThan',
       countNumber: 1,
     });
-    expect(cacheRule!.rulePriority).toBeLessThan(countRule!.rulePriority);
+    for (const rule of rules.filter((r) => r.selection.countNumber < 9999 && r !== cacheRule)) {
+      expect(cacheRule!.rulePriority).toBeLessThan(rule.rulePriority);
+    }
   });
 
-  test('custom release pattern, expiry and count are used', () => {
+  test('custom release pattern, expiry, counts and branches are used', () => {
     const { template } = synth({
       releaseTagPattern: 'release-*',
       untaggedImageExpiry: Duration.days(10),
       commitImagesToKeep: 7,
+      branchImagesToKeep: 8,
+      pullRequestImagesToKeep: 9,
+      branches: ['main', 'release/1.x', 'feature/ünïcode'],
     });
 
     const selections = lifecycleOf(template, 'dockercoins/hasher').rules.map((r) => r.selection);
     expect(selections).toEqual([
+      expect.objectContaining({ tagPatternList: ['deployed.*'] }),
+      expect.objectContaining({ tagPatternList: ['previous.*'] }),
       expect.objectContaining({ tagPatternList: ['release-*'] }),
       expect.objectContaining({ tagStatus: 'untagged', countNumber: 10 }),
+      expect.objectContaining({ tagPatternList: ['pr-*'], countNumber: 9 }),
+      expect.objectContaining({ tagPatternList: ['main-*-*'], countNumber: 8 }),
+      // "release-1.x-<sha7>-<n>" would read as a release: image-tags.js prefixes it with branch-
+      expect.objectContaining({ tagPatternList: ['branch-release-1.x-*-*'], countNumber: 8 }),
+      expect.objectContaining({ tagPatternList: ['feature-n-code-*-*'], countNumber: 8 }),
       expect.objectContaining({ tagPatternList: ['*'], countNumber: 7 }),
     ]);
   });
 
-  test('the release rule comes first, so ECR never lets a later rule expire a release', () => {
+  test('the keep rules come first, so ECR never lets a later rule expire a marked or released image', () => {
     const { template } = synth({ buildCacheTag: 'buildcache' });
 
     const rules = lifecycleOf(template, 'dockercoins/webui').rules;
     const priorities = rules.map((r) => r.rulePriority);
     expect(priorities).toEqual([...priorities].sort((a, b) => a - b));
-    expect(rules[0]?.selection.tagPatternList).toEqual(['v*']);
+    expect(rules.slice(0, 3).map((r) => r.selection.tagPatternList)).toEqual([
+      ['deployed.*'],
+      ['previous.*'],
+      ['v*'],
+    ]);
+  });
+
+  test('branchTagWildcard follows image-tags.js for long branch names', () => {
+    const long = 'x'.repeat(150);
+    expect(branchTagWildcard(long, 'v*')).toBe(`${'x'.repeat(100)}*-*-*`);
+    expect(branchTagWildcard('main', 'v*')).toBe('main-*-*');
   });
 });
 
@@ -375,6 +423,12 @@ describe('validation at the construct boundary', () => {
     [{ services: ['rng', 'rng'] }, /duplicates: rng, rng/],
     [{ commitImagesToKeep: 0 }, /commitImagesToKeep.*from 1 to 9998, got 0/],
     [{ commitImagesToKeep: 2.5 }, /commitImagesToKeep.*got 2.5/],
+    [{ branchImagesToKeep: 9999 }, /branchImagesToKeep.*from 1 to 9998, got 9999/],
+    [{ pullRequestImagesToKeep: 0 }, /pullRequestImagesToKeep.*from 1 to 9998, got 0/],
+    [
+      { branches: Array.from({ length: 44 }, (_, i) => `b${i}`) },
+      /44 branches.*at most 43 build branches/,
+    ],
     [{ pullAccountIds: ['1234'] }, /12-digit AWS account ids, got "1234"/],
   ])('%j is refused', (props, message) => {
     expect(() => synth(props)).toThrow(message);

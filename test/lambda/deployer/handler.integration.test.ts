@@ -257,8 +257,14 @@ test('Given a build of hasher on main, then the Deployment runs tag@digest with 
   expect(after.spec.template.spec.containers.map((c) => c.image)).toContain(
     'docker.io/fluent/fluent-bit:3.1',
   );
-  expect(ecrProxy.calls.map((c) => c.target)).toEqual([
-    'AmazonEC2ContainerRegistry_V20150921.DescribeImages',
+  // One DescribeImages to confirm the digest; then the marks that keep what runs from expiring
+  // (lib/image-marks.ts): the image it ran before is not in moto (BatchGetImage finds nothing, so
+  // no rollback mark, logged), the deployed one is marked (BatchGetImage, PutImage).
+  expect(ecrProxy.calls.map((c) => c.action)).toEqual([
+    'DescribeImages',
+    'BatchGetImage',
+    'BatchGetImage',
+    'PutImage',
   ]);
   // The build is confirmed with CodeBuild first: one BatchGetBuilds.
   expect(codebuildProxy.calls.map((c) => c.target)).toEqual(['CodeBuild_20161006.BatchGetBuilds']);
@@ -742,6 +748,10 @@ describe('faults between the deployer and what it talks to', () => {
       'DescribeImages',
       'DescribeImages',
       'DescribeImages',
+      // then the marks of what runs and of the rollback target
+      'BatchGetImage',
+      'BatchGetImage',
+      'PutImage',
     ]);
     expect(imageOf()).toBe(`${registry}/${REPOSITORY}:${build.tag}@${build.digest}`);
   });
