@@ -339,7 +339,10 @@ export async function problemsOf(
 async function cdkProblems(args: readonly string[], shown: string): Promise<string[]> {
   const [command, ...rest] = args;
   const problems: string[] = [];
-  const help = await cached('npx', ['--no-install', 'cdk', command!, '--help']);
+  const help = await cached(path.join(REPO_ROOT, 'node_modules', '.bin', 'cdk'), [
+    command!,
+    '--help',
+  ]);
   // The CDK CLI prints its general help, exit 0, for a command it does not know.
   if (help.status !== 0 || !help.out.includes(`cdk ${command}`)) {
     return [`${shown}: npx cdk ${command} --help fails: ${help.out.slice(0, 300)}`];
