@@ -287,10 +287,7 @@ export async function problemsOf(
   if (program === 'npx') {
     const [tool, ...rest] = args.filter((a) => a !== '--no-install');
     if (tool === 'cdk') return await cdkProblems(rest, shown);
-    if (tool === 'ship') {
-      const result = await runShipCaptured([...rest, '--help']);
-      return result.status === 0 ? [] : [`${shown}: ship refuses it: ${result.stderr.trim()}`];
-    }
+    if (tool === 'ship') return shipProblems(rest, shown);
     return [`${shown}: npx ${tool} is not a tool of this project`];
   }
   if (program === 'kubectl') {
@@ -375,6 +372,44 @@ async function awsProblems(args: readonly string[], shown: string): Promise<stri
     .map((option) => `${shown}: aws ${service} ${operation} takes no option ${option}`);
 }
 
+let shipOptions: Promise<Set<string>> | undefined;
+/** Options that take a value, from every command's help (any command accepts the global ones). */
+function shipValueOptions(): Promise<Set<string>> {
+  shipOptions ??= (async () => {
+    const usage = (await runShipCaptured(['--help'])).stdout;
+    const commands = [...usage.matchAll(/^ {2}([a-z]+) /gm)].map((m) => m[1]!);
+    const helps = await Promise.all(commands.map((c) => runShipCaptured([c, '--help'])));
+    return new Set(
+      helps.flatMap(({ stdout }) =>
+        [...stdout.matchAll(/^ {2}(?:-(\w), )?--([\w-]+) </gm)].flatMap((m) =>
+          m[1] === undefined ? [`--${m[2]}`] : [`-${m[1]}`, `--${m[2]}`],
+        ),
+      ),
+    );
+  })();
+  return shipOptions;
+}
+
+/**
+ * `ship`'s own parser, asked with --help appended: it refuses an unknown command or option before
+ * it prints help. The help's usage line and option list then give the number of arguments.
+ */
+async function shipProblems(args: readonly string[], shown: string): Promise<string[]> {
+  const result = await runShipCaptured([...args, '--help']);
+  if (result.status !== 0) return [`${shown}: ship refuses it: ${result.stderr.trim()}`];
+  const usage = /^Usage: ship \S+(.*)$/m.exec(result.stdout)?.[1] ?? '';
+  const allowed = usage.replace(/\[--[^\]]*\]|\[options\]/g, '').match(/<[^>]+>|\[[^\]]+\]/g) ?? [];
+  const takesValue = await shipValueOptions();
+  const positionals: string[] = [];
+  for (let i = 1; i < args.length; i++) {
+    if (takesValue.has(args[i]!)) i++;
+    else if (!args[i]!.startsWith('-')) positionals.push(args[i]!);
+  }
+  return positionals.length <= allowed.length
+    ? []
+    : [`${shown}: ship ${args[0]} takes ${allowed.length} arguments (${usage.trim()})`];
+}
+
 /** The Debian packages .ci/run installs. */
 function ciPackages(): string[] {
   const ci = readFileSync(path.join(REPO_ROOT, '.ci', 'run'), 'utf8');
@@ -447,6 +482,7 @@ test.each([
   ['npx cdk deplyo', /npx cdk deplyo --help fails/],
   ['npx ship images hasher --registri http://127.0.0.1:30500', /ship refuses it/],
   ['npx ship deplyo hasher v1.2.0', /ship refuses it/],
+  ['npx ship rollback hasher 6e0de7938dda --env main', /ship rollback takes 1 arguments/],
   ['kubectl -n dockercoins get deploy --wide', /kubectl refuses it/],
   ['kubectl apply -k k8s/overlays/nowhere', /kubectl kustomize k8s\/overlays\/nowhere fails/],
   ['aws eks describe-cluster --nmae dockercoins', /takes no option --nmae/],
