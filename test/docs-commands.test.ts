@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { CONTEXT_KEYS } from '../lib/config';
 import { REPO_ROOT } from './support/app';
+import { startRegistry, type RunningRegistry } from './support/registry';
 import { runShipCaptured } from './support/ship';
 
 jest.setTimeout(120_000);
@@ -19,6 +20,8 @@ jest.setTimeout(120_000);
 const MARKS: Record<string, string> = {
   aws: 'needs an AWS account',
   cluster: 'needs a Kubernetes cluster',
+  registry:
+    'needs the in-cluster registry at 127.0.0.1:30500, user ship (runs against the real one)',
   install: 'installs Debian packages (root, network)',
   self: 'runs this test suite itself (npm ci, npm test)',
   slow: 'takes minutes',
@@ -423,8 +426,9 @@ function ciPackages(): string[] {
 const blocks = markdownFiles().flatMap((file) =>
   shellBlocks(file, readFileSync(path.join(REPO_ROOT, file), 'utf8')),
 );
-const runnable = blocks.filter((b) => b.marks.length === 0);
-const checked = blocks.filter((b) => b.marks.length > 0);
+const runsHere = (b: Block): boolean => b.marks.length === 0 || b.marks.join(' ') === 'registry';
+const runnable = blocks.filter(runsHere);
+const checked = blocks.filter((b) => !runsHere(b));
 const name = (b: Block): string => `${b.file}:${b.line} (${b.marks.join(' ') || 'runs'})`;
 
 test('the parser finds the examples: README.md runs some, and every kind of command is checked', () => {
@@ -535,7 +539,11 @@ function scratchCheckout(): string {
   return dir;
 }
 
-function runBlock(text: string, cwd: string): Promise<{ status: number; output: string }> {
+function runBlock(
+  text: string,
+  cwd: string,
+  extra: Record<string, string> = {},
+): Promise<{ status: number; output: string }> {
   const env: NodeJS.ProcessEnv = { ...process.env, HOME: path.join(cwd, '.home') };
   for (const key of [
     'AWS_PROFILE',
@@ -543,9 +551,11 @@ function runBlock(text: string, cwd: string): Promise<{ status: number; output: 
     'AWS_SECRET_ACCESS_KEY',
     'AWS_SESSION_TOKEN',
     'KUBECONFIG',
+    'SHIP_REGISTRY_PASSWORD',
   ]) {
     delete env[key];
   }
+  Object.assign(env, extra);
   return new Promise((resolve) => {
     const child = spawn('bash', ['-c', `set -euo pipefail\n${text}`], { cwd, env });
     let output = '';
@@ -555,20 +565,45 @@ function runBlock(text: string, cwd: string): Promise<{ status: number; output: 
   });
 }
 
-// test.concurrent starts before beforeAll hooks run, so the scratch checkout is made on first use.
+/** Where `sh registry` blocks find the registry the reader forwarded: its address and user. */
+const FORWARDED_REGISTRY = '127.0.0.1:30500';
+const REGISTRY_USER = { username: 'ship', password: 'a-test-password-for-the-docs' };
+
+// test.concurrent starts before beforeAll hooks run, so the scratch checkout and the registry are
+// made on first use.
 let scratch: string | undefined;
-afterAll(() => {
+let registry: Promise<RunningRegistry> | undefined;
+afterAll(async () => {
   if (scratch !== undefined) rmSync(scratch, { recursive: true, force: true });
+  if (registry !== undefined) await (await registry).stop();
 });
 
 test.concurrent.each(runnable.map((b) => [name(b), b] as const))(
   '%s exits 0',
   async (_n, block) => {
     scratch ??= scratchCheckout();
-    const result = await runBlock(block.text, scratch);
+    let text = block.text;
+    const env: Record<string, string> = {};
+    if (block.marks.includes('registry')) {
+      // The real distribution registry with htpasswd auth, in place of the forwarded one.
+      registry ??= startRegistry({ users: [REGISTRY_USER] });
+      text = text.split(FORWARDED_REGISTRY).join((await registry).host);
+      env.SHIP_REGISTRY_PASSWORD = REGISTRY_USER.password;
+    }
+    const result = await runBlock(text, scratch, env);
     if (result.status !== 0) {
       throw new Error(`${name(block)} exited ${result.status}:\n${result.output}`);
     }
     expect(result.status).toBe(0);
   },
 );
+
+test('a `sh registry` block fails with a wrong password', async () => {
+  const block = runnable.find((b) => b.marks.includes('registry'));
+  expect(block).toBeDefined();
+  registry ??= startRegistry({ users: [REGISTRY_USER] });
+  const text = block!.text.split(FORWARDED_REGISTRY).join((await registry).host);
+  scratch ??= scratchCheckout();
+  const result = await runBlock(text, scratch, { SHIP_REGISTRY_PASSWORD: 'wrong' });
+  expect(result.status).not.toBe(0);
+});
