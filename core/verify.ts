@@ -101,9 +101,16 @@ const FAST_FAILURES: ReadonlySet<string> = new Set([
   'InvalidImageName',
 ]);
 
-/** The kubelet alternates ErrImagePull and ImagePullBackOff: one failure, seen twice. */
+/**
+ * The kubelet alternates ErrImagePull and ImagePullBackOff, and a crash-looping container
+ * alternates CrashLoopBackOff and Running between restarts: each is one failure, seen twice.
+ */
 const family = (reason: string): string =>
-  reason === 'ErrImagePull' || reason === 'ImagePullBackOff' ? 'image-pull' : reason;
+  reason === 'ErrImagePull' || reason === 'ImagePullBackOff'
+    ? 'image-pull'
+    : reason === 'CrashLoopBackOff' || reason === 'RestartLoop'
+      ? 'crash'
+      : reason;
 
 /** Kubernetes' `pod-template-hash` label on a ReplicaSet and its pods. */
 export const POD_TEMPLATE_HASH = 'pod-template-hash';
@@ -260,6 +267,7 @@ function podFailure(
   deployment: Deployment,
   settings: JudgeSettings,
 ): Omit<FailureStrike, 'count'> | undefined {
+  const previous = input.previous;
   const rs = newReplicaSet(deployment, input.replicaSets, input.target);
   if (rs === undefined) return undefined;
   const hash = rs.metadata.labels?.[POD_TEMPLATE_HASH];
@@ -287,7 +295,26 @@ function podFailure(
           message: oneLine(waiting.message ?? lastTermination(status) ?? waiting.reason),
         };
       }
-      if ((status.restartCount ?? 0) >= settings.restartLimit && status.ready !== true) {
+      const restarts = status.restartCount ?? 0;
+      const crashed =
+        status.ready !== true && restarts > 0 && status.lastState?.terminated !== undefined;
+      if (
+        crashed &&
+        previous !== undefined &&
+        family(previous.reason) === 'crash' &&
+        restarts < settings.restartLimit
+      ) {
+        // Running between two crashes: the crash loop goes on, not a new start.
+        return {
+          reason: 'CrashLoopBackOff',
+          pod: pod.metadata.name,
+          container: status.name,
+          message: oneLine(
+            `container ${status.name} restarted ${restarts} times; last: ${lastTermination(status)}`,
+          ),
+        };
+      }
+      if (restarts >= settings.restartLimit && status.ready !== true) {
         return {
           reason: 'RestartLoop',
           pod: pod.metadata.name,
