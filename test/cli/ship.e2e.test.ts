@@ -239,6 +239,10 @@ describe('ship, end to end: build → deploy → status → rollback → paused 
       onSleep: () => kube.completeRollout(NAMESPACE, 'hasher'),
     });
     expect(second.status).toBe(0);
+    expect(second.stdout).toContain('verified Ready in');
+    // ship recorded the verdict (annotations only); the API server bumps the generation for an
+    // annotation change too (annotations are copied to ReplicaSets), and the controller observes it.
+    kube.completeRollout(NAMESPACE, 'hasher');
     const status = await ship(['status', '--json']);
     expect(status.status).toBe(0);
     const rows = JSON.parse(status.stdout) as {
