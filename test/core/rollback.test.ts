@@ -348,7 +348,7 @@ describe('verdictPatch: what a final verdict writes', () => {
     expect(p?.record).toMatchObject({
       state: 'rolled-back',
       reason:
-        'rolled back from 6e0de7938dda (pod x ImagePullBackOff: y); rollback verified Ready in 18 s',
+        'rolled back from 6e0de7938dda, verified Ready in 18 s; why: pod x ImagePullBackOff: y',
     });
     expect(annotationsOf(p)[ANNOTATIONS.verifiedImage]).toBe(GOOD_IMAGE);
     expect(annotationsOf(p)).not.toHaveProperty(ANNOTATIONS.rejected);
