@@ -269,7 +269,7 @@ async function carryOut(
         }
       } else if (outcome.status === 'deployed') {
         ctx.io.stdout.write(
-          '  rollout: not followed nor verified (--no-wait); `ship status` shows it, and the deployer verifies it on the next event of its build.\n',
+          '  rollout: not followed nor verified (--no-wait); `ship status` shows it (VERIFIED: unverified or -).\n',
         );
       }
     }
