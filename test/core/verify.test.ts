@@ -3,7 +3,17 @@
  * as the API server returns them (apps/v1, v1; the kubelet's waiting reasons and messages).
  */
 import { ANNOTATIONS, type VerificationRecord } from '../../lib/deployer-contract';
-import type { Deployment, Pod, ReplicaSet, VerifyTarget } from '../../core/types';
+import { verifyTargets } from '../../core/apply';
+import type {
+  BuildRecord,
+  DeployOutcome,
+  Deployment,
+  DesiredImage,
+  Pod,
+  ReplicaSet,
+  TargetRef,
+  VerifyTarget,
+} from '../../core/types';
 import { describeVerdict, judge, newReplicaSet, type FailureStrike } from '../../core/verify';
 
 const REPO = '123456789012.dkr.ecr.eu-west-1.amazonaws.com/dockercoins/hasher';
@@ -703,5 +713,68 @@ describe('newReplicaSet', () => {
       metadata: { ...replicaSets[1]!.metadata, ownerReferences: [] },
     };
     expect(newReplicaSet(deployment(), [replicaSets[0]!, foreign], target)).toBeUndefined();
+  });
+});
+
+describe('who verifies', () => {
+  test('Given ship verifies its own rollback (which pauses automatic deploys in the same PATCH), then the paused annotation does not stop it', () => {
+    const shipTarget = { ...target, execution: 'ship:alice' };
+    const d = ready({
+      annotations: {
+        [ANNOTATIONS.paused]: 'true',
+        [ANNOTATIONS.verification]: record({ execution: 'ship:alice' }),
+      },
+    });
+    expect(
+      judge({ target: shipTarget, deployment: d, replicaSets, pods: [], now: at(12) }),
+    ).toEqual({
+      state: 'ready',
+      seconds: 12,
+      message: 'deployment "hasher" successfully rolled out',
+    });
+  });
+});
+
+describe('verifyTargets: the Deploy step output', () => {
+  test('Given deployed, leased, skipped and failed targets, then only those with a verify, in order', () => {
+    const ref = {} as TargetRef;
+    const to = {} as DesiredImage;
+    const leased = { ...target, execution: 'arn:lease' };
+    const outcome: DeployOutcome = {
+      kind: 'applied',
+      build: {} as BuildRecord,
+      targets: [
+        {
+          status: 'deployed',
+          ref,
+          from: undefined,
+          to,
+          generation: 5,
+          latencyMs: 1,
+          verify: target,
+        },
+        { status: 'deployed', ref, from: undefined, to, generation: 5, latencyMs: 1 },
+        {
+          status: 'skipped',
+          ref,
+          reason: 'already-running',
+          from: undefined,
+          to,
+          detail: '',
+          verify: leased,
+        },
+        { status: 'skipped', ref, reason: 'verifying', from: undefined, to, detail: '' },
+        { status: 'failed', ref, reason: 'transient', to, detail: '' },
+      ],
+    };
+    expect(verifyTargets(outcome)).toEqual([target, leased]);
+    expect(
+      verifyTargets({
+        kind: 'skipped',
+        build: {} as BuildRecord,
+        reason: 'not-a-deploy-ref',
+        detail: '',
+      }),
+    ).toEqual([]);
   });
 });
