@@ -122,10 +122,12 @@ export interface EnvironmentConfig {
 }
 
 /**
- * What the deployer may do in the clusters. `edit-policy`: its EKS access entry carries the AWS
- * managed AmazonEKSEditPolicy, scoped to the environments' namespaces. `rbac`: the access entry
- * only maps it to the Kubernetes group `dockercoins-deployer`, which k8s/rbac/deployer's Role
- * allows get and patch on the named Deployments, and nothing else.
+ * What the deployer may do in the clusters. `rbac` (the default, least privilege): the access
+ * entry only maps it to the Kubernetes group `dockercoins-deployer`, which k8s/rbac/deployer's
+ * Role allows get and patch on the named Deployments and reading ReplicaSets, pods and events in
+ * its namespaces, nothing else; a cluster the app creates gets that Role from the app, an existing
+ * one needs it applied (synth warns). `edit-policy` (opt-in, warned): its EKS access entry carries
+ * the AWS managed AmazonEKSEditPolicy, scoped to the environments' namespaces (Secrets, exec).
  */
 export type DeployerAccess = 'edit-policy' | 'rbac';
 
@@ -232,7 +234,7 @@ export const DEFAULTS = {
   // Derived when unset: one environment "main" that deploys buildBranches to namespace on
   // clusterName.
   environments: undefined as readonly object[] | undefined,
-  deployerAccess: 'edit-policy',
+  deployerAccess: 'rbac',
   deployerLogRetentionDays: 90,
   deployerVpcId: undefined as string | undefined,
   deployerSubnetIds: [] as string[],

@@ -71,7 +71,7 @@ describe('defaults', () => {
       },
     ]);
     expect(config.deployer).toEqual({
-      access: 'edit-policy',
+      access: 'rbac',
       vpc: undefined,
       notificationEmail: undefined,
       logRetentionDays: 90,
@@ -120,6 +120,7 @@ describe('values from cdk.json (JSON) and from -c (strings) mean the same', () =
     ['removalPolicy', 'destroy', 'DESTROY'],
     ['buildCacheTag', false, 'none'],
     ['deployerAccess', 'rbac', 'RBAC'],
+    ['deployerAccess', 'edit-policy', ' Edit-Policy '],
     ['deployerLogRetentionDays', 365, '365'],
     [
       'environments',

@@ -70,11 +70,12 @@ export interface DeployerProps {
   readonly releaseTagPattern?: string;
 
   /**
-   * What the deployer may do in each cluster: `edit-policy` associates AmazonEKSEditPolicy scoped
-   * to the environments' namespaces with its access entry; `rbac` only maps it to the Kubernetes
-   * group `dockercoins-deployer`, which needs k8s/rbac/deployer's Role and RoleBinding in each
-   * namespace (get and patch on the named Deployments).
-   * @default 'edit-policy'
+   * What the deployer may do in each cluster: `rbac` only maps its role to the Kubernetes group
+   * `dockercoins-deployer` (an access entry with kubernetesGroups and no access policy), which
+   * needs k8s/rbac/deployer's Role and RoleBinding in each namespace (get and patch on the named
+   * Deployments, reading ReplicaSets, pods and events); `edit-policy` associates
+   * AmazonEKSEditPolicy scoped to the environments' namespaces (Secrets and exec included).
+   * @default 'rbac'
    */
   readonly access?: DeployerAccess;
 
@@ -166,8 +167,9 @@ const TIMEOUT = Duration.minutes(2);
  * deployer's `Failed` metric and on messages in either queue notify it too.
  *
  * Access: the role may call exactly what the Lambda calls, on exactly our resources; an EKS access
- * entry per cluster (by name, so existing clusters work) lets it into Kubernetes, either with
- * AmazonEKSEditPolicy scoped to the namespaces or, as least privilege, through RBAC.
+ * entry per cluster (by name, so existing clusters work) lets it into Kubernetes: by default through
+ * RBAC (k8s/rbac/deployer), least privilege; as an opt-in, with AmazonEKSEditPolicy scoped to the
+ * namespaces.
  */
 export class Deployer extends Construct {
   public readonly function: nodejs.NodejsFunction;
@@ -197,7 +199,7 @@ export class Deployer extends Construct {
   constructor(scope: Construct, id: string, props: DeployerProps) {
     super(scope, id);
     const stack = Stack.of(this);
-    const access = props.access ?? 'edit-policy';
+    const access = props.access ?? 'rbac';
     const releaseTagPattern = props.releaseTagPattern ?? 'v*';
     // Check everything before creating anything: a refused configuration leaves no half-built tree.
     checkProps(props, stack);

@@ -273,7 +273,7 @@ describe('the cluster (registry off)', () => {
     ]);
   });
 
-  test('the Role allows get and patch on the Deployments of built services only: not redis', () => {
+  test('the Role allows get and patch on the Deployments of built services only (not redis), and reading what verification needs', () => {
     const role = manifests(s.template)
       .flatMap((m) => m.objects)
       .find((o) => o.kind === 'Role');
@@ -284,6 +284,9 @@ describe('the cluster (registry off)', () => {
         resourceNames: ['hasher', 'rng', 'webui', 'worker'],
         verbs: ['get', 'patch'],
       },
+      { apiGroups: ['apps'], resources: ['replicasets'], verbs: ['get', 'list'] },
+      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] },
+      { apiGroups: [''], resources: ['events'], verbs: ['list'] },
     ]);
   });
 
