@@ -140,9 +140,9 @@ export function createKubeClient(options: KubeClientOptions): HttpsKubeClient {
       "The cluster does not accept the deployer's IAM role: it needs an EKS access entry, and the " +
       "cluster's authentication mode must be API or API_AND_CONFIG_MAP.",
     forbidden:
-      "The deployer's Role (k8s/rbac/deployer, bound to the group dockercoins-deployer) must be applied in " +
-      "this Deployment's namespace and allow get and patch on it (or, with deployerAccess=edit-policy, its " +
-      'access entry must carry AmazonEKSEditPolicy on the namespace).',
+      "The deployer's access entry maps it to the group dockercoins-deployer, whose Role (k8s/rbac/deployer) " +
+      "must be applied in this Deployment's namespace and allow get and patch on it (with " +
+      'deployerAccess=edit-policy: AmazonEKSEditPolicy on the namespace).',
   };
 
   const deploymentPath = (namespace: string, name: string): string =>
