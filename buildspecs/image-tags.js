@@ -224,21 +224,39 @@ function parseBuildNumber(value, input) {
 }
 
 /**
+ * Whether `name` can be a branch or tag name: the rules of `git check-ref-format` for the part
+ * after `refs/heads/` or `refs/tags/`. The one definition the builds and the deployer share.
+ * @param {string} name
+ * @returns {boolean}
+ */
+function isGitRefName(name) {
+  return (
+    name !== '' &&
+    // ASCII control characters, space, and ~ ^ : ? * [ \ are never part of a ref name.
+    // eslint-disable-next-line no-control-regex
+    !/[\u0000-\u0020\u007f~^:?*[\\]/.test(name) &&
+    !name.includes('..') &&
+    !name.includes('@{') &&
+    !name.startsWith('/') &&
+    !name.endsWith('/') &&
+    !name.endsWith('.') &&
+    // No empty component (`a//b`), none starting with "." or ending with ".lock".
+    name.split('/').every((part) => part !== '' && !part.startsWith('.') && !part.endsWith('.lock'))
+  );
+}
+
+/**
  * @param {string} name
  * @param {'branch' | 'tag'} what
  * @param {string} input
  * @returns {string}
  */
 function checkRefName(name, what, input) {
-  // Git forbids ASCII control characters and spaces in ref names (git check-ref-format).
-  const forbidden = [...name].some((char) => {
-    const code = char.codePointAt(0) ?? 0;
-    return code <= 0x20 || code === 0x7f;
-  });
-  if (name === '' || forbidden) {
+  if (!isGitRefName(name)) {
     throw new TagInputError(
       `${input} names the ${what} ${JSON.stringify(name)}, which git cannot have ` +
-        '(empty, or with spaces or control characters). Check what started the build.',
+        '(git check-ref-format: empty, spaces, control characters, ~^:?*[\\, "..", "@{", a "." or "/" ' +
+        'in the wrong place, or ".lock"). Check what started the build.',
       input,
     );
   }
@@ -945,6 +963,7 @@ module.exports = {
   inputsFromCodeBuild,
   inputsFromGit,
   isCodeBuild,
+  isGitRefName,
   isReleaseTag,
   sanitizeTag,
   shellQuote,

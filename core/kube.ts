@@ -141,8 +141,9 @@ export function createKubeClient(options: KubeClientOptions): HttpsKubeClient {
       "The cluster does not accept the deployer's IAM role: it needs an EKS access entry, and the " +
       "cluster's authentication mode must be API or API_AND_CONFIG_MAP.",
     forbidden:
-      "The deployer's access entry (AmazonEKSEditPolicy on the namespace) or its Role must allow get and " +
-      "patch on this Deployment's namespace's deployments.",
+      "The deployer's access entry maps it to the group dockercoins-deployer, whose Role (k8s/rbac/deployer) " +
+      "must be applied in this Deployment's namespace and allow get and patch on it (with " +
+      'deployerAccess=edit-policy: AmazonEKSEditPolicy on the namespace).',
   };
 
   const deploymentPath = (namespace: string, name: string): string =>

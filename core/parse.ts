@@ -10,7 +10,13 @@
  * {@link buildFromVariables}.
  */
 import type { Build } from '@aws-sdk/client-codebuild';
-import { classifyTag, DOCKER_TAG, globToRegExp, sanitizeTag } from '../buildspecs/image-tags';
+import {
+  classifyTag,
+  DOCKER_TAG,
+  globToRegExp,
+  isGitRefName,
+  sanitizeTag,
+} from '../buildspecs/image-tags';
 import { EXPORTED_VARIABLES, type ExportedVariable } from '../lib/build-contract';
 import {
   CONTROL_CHARACTERS,
@@ -412,23 +418,6 @@ function checkGitRef(
       );
     }
   }
-}
-
-/** A branch or tag name as git allows it (`git check-ref-format`), in what matters here. */
-function isGitRefName(name: string): boolean {
-  return (
-    name !== '' &&
-    // eslint-disable-next-line no-control-regex
-    !/[\u0000-\u0020\u007f~^:?*[\\]/.test(name) &&
-    !name.includes('..') &&
-    !name.includes('@{') &&
-    !name.includes('//') &&
-    !name.startsWith('/') &&
-    !name.endsWith('/') &&
-    !name.endsWith('.') &&
-    !name.endsWith('.lock') &&
-    !name.split('/').some((part) => part.startsWith('.'))
-  );
 }
 
 /** A value's type is string; its content is checked once its name is known. */

@@ -70,6 +70,7 @@ export function createStacks(
     environments: config.environments,
     deployer: config.deployer,
     projectNamePrefix: config.stackNamePrefix,
+    ...(config.cluster.create ? { createdClusterName: config.clusterName } : {}),
   });
   // It names the projects and repositories it watches and reads, and the access entries it makes
   // need their cluster: deploy those first.

@@ -22,6 +22,22 @@ export const BUILD_ENV = {
   sourceUrl: 'SOURCE_URL',
   /** `linux/amd64` or `linux/arm64`: the platform the image is built for. */
   imagePlatform: 'IMAGE_PLATFORM',
+  /** The BuildKit image buildx runs, `<registry>/<repository>:<tag>@sha256:…`; unset: buildx's default. */
+  buildkitImage: 'BUILDKIT_IMAGE',
+} as const;
+
+/**
+ * The BuildKit image builds run, pulled through the account's ECR pull-through cache for ECR
+ * Public (not anonymously from Docker Hub, whose rate limits hit CodeBuild's shared addresses).
+ * BuildKit's maintainers publish to Docker Hub only; ECR Public carries it as `vend/moby/buildkit`
+ * (the mirror docker/setup-buildx-action used by default). The digest is the multi-platform index
+ * of moby/buildkit v0.32.0 on Docker Hub: a mirror that served anything else fails the pull.
+ */
+export const BUILDKIT_IMAGE = {
+  /** The repository on ECR Public, under the pull-through cache prefix in the account. */
+  repository: 'vend/moby/buildkit',
+  tag: 'v0.32.0',
+  digest: 'sha256:1f8167fcb0eca5b7126353d35299386945cbb8949cc516c592a49f80cfce4fa2',
 } as const;
 
 /**

@@ -109,6 +109,11 @@ export interface ClusterConfig {
   readonly inClusterRegistry: boolean;
   /** The NodePort the in-cluster registry listens on, on every node (`127.0.0.1:<port>`). */
   readonly registryNodePort: number;
+  /**
+   * The IPv4 CIDR blocks that may reach the created cluster's public API endpoint (the private
+   * endpoint is always on, for the nodes). `0.0.0.0/0` is everywhere, still behind IAM.
+   */
+  readonly endpointPublicCidrs: readonly string[];
 }
 
 /**
@@ -129,10 +134,12 @@ export interface EnvironmentConfig {
 }
 
 /**
- * What the deployer may do in the clusters. `edit-policy`: its EKS access entry carries the AWS
- * managed AmazonEKSEditPolicy, scoped to the environments' namespaces. `rbac`: the access entry
- * only maps it to the Kubernetes group `dockercoins-deployer`, which k8s/rbac/deployer's Role
- * allows get and patch on the named Deployments, and nothing else.
+ * What the deployer may do in the clusters. `rbac` (the default, least privilege): the access
+ * entry only maps it to the Kubernetes group `dockercoins-deployer`, which k8s/rbac/deployer's
+ * Role allows get and patch on the named Deployments and reading ReplicaSets, pods and events in
+ * its namespaces, nothing else; a cluster the app creates gets that Role from the app, an existing
+ * one needs it applied (synth warns). `edit-policy` (opt-in, warned): its EKS access entry carries
+ * the AWS managed AmazonEKSEditPolicy, scoped to the environments' namespaces (Secrets, exec).
  */
 export type DeployerAccess = 'edit-policy' | 'rbac';
 
@@ -246,10 +253,12 @@ export const DEFAULTS = {
   initialImageTag: undefined as string | undefined,
   inClusterRegistry: false,
   registryNodePort: 30500,
+  // The created cluster's public API endpoint answers these addresses only (IAM still applies).
+  clusterEndpointCidrs: ['0.0.0.0/0'] as string[],
   // Derived when unset: one environment "main" that deploys buildBranches to namespace on
   // clusterName.
   environments: undefined as readonly object[] | undefined,
-  deployerAccess: 'edit-policy',
+  deployerAccess: 'rbac',
   deployerLogRetentionDays: 90,
   deployerVpcId: undefined as string | undefined,
   deployerSubnetIds: [] as string[],
@@ -558,7 +567,56 @@ function readCluster(read: (key: ContextKey) => unknown): ClusterConfig {
         '`-c createCluster=true`.',
     );
   }
-  return { create, initialImageTag, inClusterRegistry, registryNodePort };
+  const endpointPublicCidrs = readEndpointCidrs(read('clusterEndpointCidrs'));
+  if (!create && endpointPublicCidrs.join(',') !== DEFAULTS.clusterEndpointCidrs.join(',')) {
+    throw new ConfigError(
+      'clusterEndpointCidrs',
+      'clusterEndpointCidrs is set but createCluster is false: the app restricts the endpoint only of a cluster it ' +
+        'creates. For an existing cluster use `aws eks update-cluster-config --resources-vpc-config ' +
+        'publicAccessCidrs=…`; remove clusterEndpointCidrs, or set `-c createCluster=true`.',
+    );
+  }
+  return { create, initialImageTag, inClusterRegistry, registryNodePort, endpointPublicCidrs };
+}
+
+/** EKS accepts at most 40 public access CIDR blocks per cluster (its default quota). */
+export const MAX_ENDPOINT_CIDRS = 40;
+
+/**
+ * IPv4 CIDR blocks in canonical form (the network address, no host bits), 1 to 40, no duplicates:
+ * a block with host bits set is refused with its canonical form, rather than widened silently.
+ */
+function readEndpointCidrs(value: unknown): string[] {
+  const key = 'clusterEndpointCidrs';
+  const expected =
+    `1 to ${MAX_ENDPOINT_CIDRS} IPv4 CIDR blocks such as "203.0.113.0/24", comma-separated with -c or a JSON array ` +
+    '("0.0.0.0/0" for any address)';
+  const list = readList(value, key, expected);
+  if (list.length === 0 || list.length > MAX_ENDPOINT_CIDRS) fail(key, value, expected);
+  const cidrs = list.map((raw) => {
+    const match =
+      typeof raw === 'string'
+        ? /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(raw.trim())
+        : null;
+    const octets = match === null ? [] : match.slice(1, 5).map(Number);
+    const bits = match === null ? NaN : Number(match[5]);
+    if (match === null || octets.some((o) => o > 255) || bits > 32) fail(key, raw, expected);
+    const address = octets.reduce((sum, o) => sum * 256 + o, 0);
+    const size = 2 ** (32 - bits);
+    const network = address - (address % size);
+    if (network !== address) {
+      const canonical = [24, 16, 8, 0]
+        .map((shift) => Math.floor(network / 2 ** shift) % 256)
+        .join('.');
+      fail(
+        key,
+        raw,
+        `a network address: ${String(raw).trim()} has host bits set; did you mean ${canonical}/${bits}?`,
+      );
+    }
+    return `${octets.join('.')}/${bits}`;
+  });
+  return [...new Set(cidrs)];
 }
 
 /**

@@ -62,6 +62,7 @@ describe('defaults', () => {
       initialImageTag: undefined,
       inClusterRegistry: false,
       registryNodePort: 30500,
+      endpointPublicCidrs: ['0.0.0.0/0'],
     });
     expect(config.environments).toEqual([
       {
@@ -73,7 +74,7 @@ describe('defaults', () => {
       },
     ]);
     expect(config.deployer).toEqual({
-      access: 'edit-policy',
+      access: 'rbac',
       vpc: undefined,
       notificationEmail: undefined,
       logRetentionDays: 90,
@@ -124,6 +125,7 @@ describe('values from cdk.json (JSON) and from -c (strings) mean the same', () =
     ['removalPolicy', 'destroy', 'DESTROY'],
     ['buildCacheTag', false, 'none'],
     ['deployerAccess', 'rbac', 'RBAC'],
+    ['deployerAccess', 'edit-policy', ' Edit-Policy '],
     ['deployerLogRetentionDays', 365, '365'],
     [
       'environments',
@@ -369,6 +371,7 @@ describe('helpers', () => {
         "buildConcurrency",
         "buildLogRetentionDays",
         "buildTimeoutMinutes",
+        "clusterEndpointCidrs",
         "clusterName",
         "commitImagesToKeep",
         "createCluster",
@@ -522,7 +525,58 @@ describe('the optional cluster', () => {
       initialImageTag: '6e0de7938dda',
       inClusterRegistry: true,
       registryNodePort: 31000,
+      endpointPublicCidrs: ['0.0.0.0/0'],
     });
+  });
+
+  test.each<[string, unknown, string[]]>([
+    [
+      'comma-separated, from -c',
+      ' 203.0.113.0/24, 198.51.100.7/32 ',
+      ['203.0.113.0/24', '198.51.100.7/32'],
+    ],
+    ['a JSON array', '["203.0.113.0/24"]', ['203.0.113.0/24']],
+    ['a list, from cdk.json, duplicates once', ['10.0.0.0/8', '10.0.0.0/8'], ['10.0.0.0/8']],
+    ['anywhere', '0.0.0.0/0', ['0.0.0.0/0']],
+  ])(
+    'Given clusterEndpointCidrs as %s, Then the public endpoint answers exactly those',
+    (_name, value, cidrs) => {
+      const { config } = resolveConfig({
+        ...OWNED,
+        createCluster: true,
+        initialImageTag: '6e0de7938dda',
+        clusterEndpointCidrs: value,
+      });
+      expect(config.cluster.endpointPublicCidrs).toEqual(cidrs);
+    },
+  );
+
+  test.each<[unknown, RegExp]>([
+    ['203.0.113.0', /IPv4 CIDR blocks/],
+    ['203.0.113.0/33', /IPv4 CIDR blocks/],
+    ['256.0.0.0/8', /IPv4 CIDR blocks/],
+    ['2001:db8::/32', /IPv4 CIDR blocks/],
+    ['', /IPv4 CIDR blocks/],
+    ['203.0.113.7/24', /"203.0.113.7\/24".*host bits set; did you mean 203.0.113.0\/24\?/],
+    [Array.from({ length: 41 }, (_, i) => `10.0.${i}.0/24`), /1 to 40/],
+  ])(
+    'Given clusterEndpointCidrs %j, Then it is refused, naming the value and the form',
+    (value, expected) => {
+      const error = errorOf({
+        ...OWNED,
+        createCluster: true,
+        initialImageTag: '6e0de7938dda',
+        clusterEndpointCidrs: value,
+      });
+      expect(error.key).toBe('clusterEndpointCidrs');
+      expect(error.message).toMatch(expected);
+    },
+  );
+
+  test('Given clusterEndpointCidrs without createCluster, Then it is refused (an existing cluster is not ours to change)', () => {
+    const error = errorOf({ ...OWNED, clusterEndpointCidrs: '203.0.113.0/24' });
+    expect(error.key).toBe('clusterEndpointCidrs');
+    expect(error.message).toMatch(/createCluster is false.*update-cluster-config/);
   });
 
   test.each([

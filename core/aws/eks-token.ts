@@ -4,6 +4,7 @@
  * STS host, `x-k8s-aws-id: <cluster>` signed), base64url without padding, after `k8s-aws-v1.`.
  * Signing is local: no STS call and no network path to STS are needed.
  */
+import { partition } from '@aws-sdk/core/client';
 import { Hash } from '@smithy/hash-node';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
@@ -58,6 +59,15 @@ function uriEncode(value: string): string {
   );
 }
 
+/**
+ * The regional STS endpoint of `region`, in its partition: `sts.<region>.<partition DNS suffix>`
+ * (`amazonaws.com`, `amazonaws.com.cn` in China, the ISO partitions' own), from the SDK's
+ * partition table, as `aws eks get-token` signs it.
+ */
+export function stsHostname(region: string): string {
+  return `sts.${region}.${partition(region).dnsSuffix}`;
+}
+
 /** Presigns a token for `clusterName` in `region`, now (or at `now`, for tests). */
 export async function eksToken(options: {
   clusterName: string;
@@ -67,7 +77,7 @@ export async function eksToken(options: {
 }): Promise<EksToken> {
   const { clusterName, region, credentials } = options;
   const signedAt = options.now ?? new Date();
-  const hostname = `sts.${region}.amazonaws.com`;
+  const hostname = stsHostname(region);
   const request = new HttpRequest({
     method: 'GET',
     protocol: 'https:',

@@ -1,5 +1,14 @@
 import * as path from 'node:path';
-import { Arn, CfnResource, Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import {
+  Arn,
+  ArnFormat,
+  CfnResource,
+  Duration,
+  RemovalPolicy,
+  Stack,
+  Token,
+  Validations,
+} from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as codebuild from 'aws-cdk-lib/aws-codebuild';
@@ -61,11 +70,12 @@ export interface DeployerProps {
   readonly releaseTagPattern?: string;
 
   /**
-   * What the deployer may do in each cluster: `edit-policy` associates AmazonEKSEditPolicy scoped
-   * to the environments' namespaces with its access entry; `rbac` only maps it to the Kubernetes
-   * group `dockercoins-deployer`, which needs k8s/rbac/deployer's Role and RoleBinding in each
-   * namespace (get and patch on the named Deployments).
-   * @default 'edit-policy'
+   * What the deployer may do in each cluster: `rbac` only maps its role to the Kubernetes group
+   * `dockercoins-deployer` (an access entry with kubernetesGroups and no access policy), which
+   * needs k8s/rbac/deployer's Role and RoleBinding in each namespace (get and patch on the named
+   * Deployments, reading ReplicaSets, pods and events); `edit-policy` associates
+   * AmazonEKSEditPolicy scoped to the environments' namespaces (Secrets and exec included).
+   * @default 'rbac'
    */
   readonly access?: DeployerAccess;
 
@@ -157,8 +167,9 @@ const TIMEOUT = Duration.minutes(2);
  * deployer's `Failed` metric and on messages in either queue notify it too.
  *
  * Access: the role may call exactly what the Lambda calls, on exactly our resources; an EKS access
- * entry per cluster (by name, so existing clusters work) lets it into Kubernetes, either with
- * AmazonEKSEditPolicy scoped to the namespaces or, as least privilege, through RBAC.
+ * entry per cluster (by name, so existing clusters work) lets it into Kubernetes: by default through
+ * RBAC (k8s/rbac/deployer), least privilege; as an opt-in, with AmazonEKSEditPolicy scoped to the
+ * namespaces.
  */
 export class Deployer extends Construct {
   public readonly function: nodejs.NodejsFunction;
@@ -188,7 +199,7 @@ export class Deployer extends Construct {
   constructor(scope: Construct, id: string, props: DeployerProps) {
     super(scope, id);
     const stack = Stack.of(this);
-    const access = props.access ?? 'edit-policy';
+    const access = props.access ?? 'rbac';
     const releaseTagPattern = props.releaseTagPattern ?? 'v*';
     // Check everything before creating anything: a refused configuration leaves no half-built tree.
     checkProps(props, stack);
@@ -202,12 +213,16 @@ export class Deployer extends Construct {
       // Notifications are delivered within seconds and kept nowhere: nothing needs the key later.
       removalPolicy: RemovalPolicy.DESTROY,
     });
+    // The alarms are named, not left to CloudFormation: the key's policy (inside the key, which
+    // the topic and so the alarms depend on) can then name each alarm without a cycle.
+    const alarmArns = ALARM_IDS.map((alarmId) => alarmArn(stack, alarmName(stack, this, alarmId)));
     this.topicKey.addToResourcePolicy(
       new iam.PolicyStatement({
         sid: 'AlarmsPublishToTopic',
         principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
         actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
         resources: ['*'],
+        conditions: alarmConditions(stack, alarmArns),
       }),
     );
     this.topic = new sns.Topic(this, 'Topic', {
@@ -215,6 +230,17 @@ export class Deployer extends Construct {
       masterKey: this.topicKey,
       enforceSSL: true,
     });
+    // A topic policy replaces SNS's default one (which lets the account's own principals and
+    // services publish): CloudWatch may publish only for this deployer's alarms (confused deputy).
+    this.topic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'AlarmsPublish',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [this.topic.topicArn],
+        conditions: alarmConditions(stack, alarmArns),
+      }),
+    );
     if (props.notificationEmail !== undefined) {
       this.topic.addSubscription(new subscriptions.EmailSubscription(props.notificationEmail));
     }
@@ -467,8 +493,9 @@ export class Deployer extends Construct {
   }
 
   /** An alarm on any value above zero, notifying the topic. */
-  private alarm(id: string, metric: cloudwatch.IMetric, description: string): cloudwatch.Alarm {
+  private alarm(id: AlarmId, metric: cloudwatch.IMetric, description: string): cloudwatch.Alarm {
     const alarm = new cloudwatch.Alarm(this, id, {
+      alarmName: alarmName(Stack.of(this), this, id),
       alarmDescription: description,
       metric,
       threshold: 0,
@@ -480,6 +507,42 @@ export class Deployer extends Construct {
     alarm.addAlarmAction(new cloudwatchActions.SnsAction(this.topic));
     return alarm;
   }
+}
+
+/** The deployer's alarms, by construct id; each notifies the topic. */
+const ALARM_IDS = [
+  'ErrorsAlarm',
+  'FailedDeploysAlarm',
+  'UnconfirmedBuildsAlarm',
+  'NotificationFailuresAlarm',
+  'UndeliveredEventsAlarm',
+  'FailedInvocationsAlarm',
+] as const;
+type AlarmId = (typeof ALARM_IDS)[number];
+
+/** `<stack>-<deployer id>-<alarm id>`: unique in the account and region, as the stack name is. */
+function alarmName(stack: Stack, deployer: Construct, id: AlarmId): string {
+  return `${stack.stackName}-${deployer.node.id}-${id}`;
+}
+
+function alarmArn(stack: Stack, name: string): string {
+  return Arn.format(
+    {
+      service: 'cloudwatch',
+      resource: 'alarm',
+      resourceName: name,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    },
+    stack,
+  );
+}
+
+/** CloudWatch acts for these alarms of this account only (its aws:SourceArn and aws:SourceAccount). */
+function alarmConditions(stack: Stack, alarmArns: readonly string[]): Record<string, unknown> {
+  return {
+    StringEquals: { 'aws:SourceAccount': stack.account },
+    ArnLike: { 'aws:SourceArn': [...alarmArns] },
+  };
 }
 
 /** The event pattern of successful builds of these projects (CodeBuild's documented shape). */

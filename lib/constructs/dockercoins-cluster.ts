@@ -76,6 +76,13 @@ export interface DockerCoinsClusterProps {
   readonly registryNodePort?: number;
 
   /**
+   * The IPv4 CIDR blocks that may reach the cluster's public API endpoint; the private endpoint
+   * (nodes, the deployer in the VPC) is always on. Requests still need an IAM access entry.
+   * @default ['0.0.0.0/0'] - any address
+   */
+  readonly endpointPublicCidrs?: readonly string[];
+
+  /**
    * How long CloudWatch Logs keeps the VPC flow logs and the control-plane logs.
    * @default logs.RetentionDays.ONE_MONTH
    */
@@ -291,7 +298,9 @@ export class DockerCoinsCluster extends Construct {
       // Control-plane interfaces and Auto Mode nodes in the private subnets only; public subnets
       // hold the NAT gateway and internet-facing load balancers.
       vpcSubnets: [{ subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }],
-      endpointAccess: eks.EndpointAccess.PUBLIC_AND_PRIVATE,
+      endpointAccess: eks.EndpointAccess.PUBLIC_AND_PRIVATE.onlyFrom(
+        ...(props.endpointPublicCidrs ?? ['0.0.0.0/0']),
+      ),
       clusterLogging: CONTROL_PLANE_LOGS,
       defaultCapacityType: eks.DefaultCapacityType.AUTOMODE,
       compute: { nodePools: ['system', 'general-purpose'], nodeRole: this.nodeRole },

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { Annotations, Aws, Duration, Token, Validations } from 'aws-cdk-lib';
+import { Annotations, Arn, Aws, Duration, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as codebuild from 'aws-cdk-lib/aws-codebuild';
 import * as codecommit from 'aws-cdk-lib/aws-codecommit';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
@@ -11,7 +11,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import { Construct } from 'constructs';
 import { parse } from 'yaml';
-import { BUILD_ENV, TOOLS_SOURCE_IDENTIFIER } from '../build-contract';
+import { BUILD_ENV, BUILDKIT_IMAGE, TOOLS_SOURCE_IDENTIFIER } from '../build-contract';
 import { BuildArchitecture, ServiceConfig, SourceConfig, projectName } from '../config';
 
 /** The folder with the buildspec and the scripts it runs (shipped to every build). */
@@ -92,6 +92,12 @@ export interface ImageBuildsProps {
    * @default BUILDSPEC_FILE (buildspecs/build-image.yml)
    */
   readonly buildSpecFile?: string;
+  /**
+   * ECR prefix of the account's pull-through cache rule for ECR Public (the registry stack's):
+   * builds run BuildKit ({@link BUILDKIT_IMAGE}) from there, pinned by digest.
+   * @default 'dockercoins-ecr-public'
+   */
+  readonly pullThroughCachePrefix?: string;
 }
 
 /** Build hosts per architecture: current CodeBuild standard images that run Docker. */
@@ -115,6 +121,15 @@ export const ECR_PUSH_ACTIONS = [
   'ecr:InitiateLayerUpload',
   'ecr:PutImage',
   'ecr:UploadLayerPart',
+] as const;
+
+/** ECR actions pulling BuildKit through the pull-through cache needs, on its one repository. */
+export const BUILDKIT_PULL_ACTIONS = [
+  'ecr:BatchCheckLayerAvailability',
+  'ecr:BatchGetImage',
+  'ecr:BatchImportUpstreamImage',
+  'ecr:CreateRepository',
+  'ecr:GetDownloadUrlForLayer',
 ] as const;
 
 /** `release/1.x` → `release/1\.x`: a literal inside a webhook regex. */
@@ -211,6 +226,13 @@ export class ImageBuilds extends Construct {
     const projectNamePrefix = props.projectNamePrefix ?? 'DockerCoins';
     const buildSpecFile = props.buildSpecFile ?? BUILDSPEC_FILE;
     checkBuildSpec(buildSpecFile);
+    const stack = Stack.of(this);
+    const buildkitRepository = `${props.pullThroughCachePrefix ?? 'dockercoins-ecr-public'}/${BUILDKIT_IMAGE.repository}`;
+    const buildkitRepositoryArn = Arn.format(
+      { service: 'ecr', resource: 'repository', resourceName: buildkitRepository },
+      stack,
+    );
+    const buildkitImage = `${stack.account}.dkr.ecr.${stack.region}.${stack.urlSuffix}/${buildkitRepository}:${BUILDKIT_IMAGE.tag}@${BUILDKIT_IMAGE.digest}`;
     // One object in S3 that every project names by ARN: inlined, the buildspec would weigh about
     // 14 KB in each project and push 100 services past CloudFormation's 1 MB template limit.
     this.buildSpecAsset = new s3assets.Asset(this, 'BuildSpec', { path: buildSpecFile });
@@ -277,6 +299,12 @@ export class ImageBuilds extends Construct {
             actions: [...ECR_PUSH_ACTIONS],
             resources: [repository.repositoryArn],
           }),
+          new iam.PolicyStatement({
+            // The first pull through the cache creates the repository and imports the image.
+            sid: 'PullBuildKitThroughCache',
+            actions: [...BUILDKIT_PULL_ACTIONS],
+            resources: [buildkitRepositoryArn],
+          }),
           ...sourceStatements(props.source, codeCommitRepository),
         ],
       });
@@ -308,6 +336,7 @@ export class ImageBuilds extends Construct {
           [BUILD_ENV.releaseTagPattern]: releaseTagPattern,
           [BUILD_ENV.sourceUrl]: sourceUrl(props.source),
           [BUILD_ENV.imagePlatform]: BUILD_IMAGES[architecture].platform,
+          [BUILD_ENV.buildkitImage]: buildkitImage,
           ...(props.buildCacheTag === undefined
             ? {}
             : { [BUILD_ENV.buildCacheTag]: props.buildCacheTag }),

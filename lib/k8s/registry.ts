@@ -359,12 +359,19 @@ function applyS3Overlay(build: Build, s3: S3RegistryStorage, dir: string): void 
   // images: the tag whose S3 driver takes credentials from the pod's IAM role.
   for (const raw of asList(kustomization.images, 'images')) {
     const what = `${relative(dir)}: images`;
-    const image = onlyKeys(asRecord(raw, what), ['name', 'newTag'], what);
+    const image = onlyKeys(asRecord(raw, what), ['name', 'newTag', 'digest'], what);
     const name = asString(image.name, 'images name');
     const newTag = asString(image.newTag, `images newTag of ${name}`);
+    // kustomize writes `name:newTag@digest`; the registry is always pinned by digest.
+    const digest = asString(image.digest, `images digest of ${name}`);
+    if (!/^sha256:[0-9a-f]{64}$/.test(digest)) {
+      throw new RegistryManifestError(
+        `${what}: the digest of ${name} is "${digest}", not sha256:<64 hex digits>: pin the image by its digest.`,
+      );
+    }
     for (const container of podSpecs(build).flatMap(containersOf)) {
       const current = asString(container.image, 'container image');
-      if (imageName(current) === name) container.image = `${name}:${newTag}`;
+      if (imageName(current) === name) container.image = `${name}:${newTag}@${digest}`;
     }
   }
 
@@ -441,6 +448,7 @@ const KIND_ORDER = [
   'Service',
   'PersistentVolumeClaim',
   'Deployment',
+  'NetworkPolicy',
 ];
 
 function finish(build: Build): KubernetesObject[] {

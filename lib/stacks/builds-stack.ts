@@ -78,6 +78,7 @@ export class BuildsStack extends Stack {
       logRetention: build.logRetentionDays,
       buildCacheTag: registry.buildCacheTag,
       projectNamePrefix: props.projectNamePrefix,
+      pullThroughCachePrefix: registry.pullThroughCachePrefix,
     });
 
     for (const [service, project] of this.imageBuilds.projects) {

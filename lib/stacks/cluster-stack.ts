@@ -48,6 +48,7 @@ export class ClusterStack extends Stack {
       redisImageTag: registry.redisImageTag,
       inClusterRegistry: cluster.inClusterRegistry,
       registryNodePort: cluster.registryNodePort,
+      endpointPublicCidrs: cluster.endpointPublicCidrs,
     });
 
     new CfnOutput(this, 'ClusterName', {

@@ -21,7 +21,18 @@ export interface DeployerStackProps extends StackProps {
   readonly deployer: DeployerConfig;
   /** Prefix of the CodeBuild project names (`<prefix>-<service>`). */
   readonly projectNamePrefix: string;
+  /**
+   * The cluster the app creates, which applies the deployer's Role and RoleBinding itself.
+   * @default - none: every cluster exists already
+   */
+  readonly createdClusterName?: string;
 }
+
+/** Ids of the synth warnings about the deployer's Kubernetes access (to acknowledge them). */
+export const ACCESS_WARNINGS = {
+  rbacNeeded: 'dockercoins-ship:deployer:rbac-not-applied-by-the-app',
+  editPolicy: 'dockercoins-ship:deployer:edit-policy',
+} as const;
 
 /**
  * The deployer: the EventBridge rule, the Lambda that patches the Deployments, its queues, topic,
@@ -64,6 +75,7 @@ export class DeployerStack extends Stack {
       logRetention: config.logRetentionDays,
     });
 
+    this.warnAboutAccess(props);
     const { deployer } = this;
     new CfnOutput(this, 'FunctionName', {
       description: 'The deployer Lambda (its log group holds every decision, keyed by build ARN)',
@@ -84,6 +96,32 @@ export class DeployerStack extends Stack {
         'Build events the deployer failed on after retries (message.requestPayload = the event; README: redrive)',
       value: deployer.failedInvocations.queueUrl,
     });
+  }
+
+  /**
+   * One warning, on this stack: with `rbac`, the namespaces of clusters the app does not create
+   * need k8s/rbac/deployer applied before the first deploy; `edit-policy` is broader than needed.
+   */
+  private warnAboutAccess(props: DeployerStackProps): void {
+    if (props.deployer.access === 'edit-policy') {
+      Annotations.of(this).addWarningV2(
+        ACCESS_WARNINGS.editPolicy,
+        'deployerAccess is "edit-policy": the deployer gets AmazonEKSEditPolicy in its namespaces, which ' +
+          'includes reading and writing Secrets, exec into pods and acting as any service account there. ' +
+          'Remove the key (the default, "rbac") for the Role in k8s/rbac/deployer (docs/security.md).',
+      );
+      return;
+    }
+    const outside = props.environments.filter((e) => e.clusterName !== props.createdClusterName);
+    if (outside.length === 0) return;
+    const targets = [...new Set(outside.map((e) => `${e.clusterName}/${e.namespace}`))].sort();
+    Annotations.of(this).addWarningV2(
+      ACCESS_WARNINGS.rbacNeeded,
+      `The deployer enters ${targets.join(', ')} (cluster/namespace) as the Kubernetes group ` +
+        '"dockercoins-deployer": apply k8s/rbac/deployer in each of those namespaces before the first deploy ' +
+        '(kubectl apply -k k8s/rbac/deployer, with an overlay setting the namespace: docs/security.md), or its ' +
+        'patches are refused with 403 Forbidden. Acknowledge this warning once the Role is in place.',
+    );
   }
 
   /** The cluster's VPC, its subnets and security groups, by id: nothing is looked up at synth. */

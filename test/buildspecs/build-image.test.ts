@@ -303,6 +303,27 @@ describe('buildspecs/build-image.yml, run locally with buildah and the distribut
     expect(run.exported).toMatchObject({ IMAGE_BUILT: 'false', IMAGE_DIGEST: builtDigest });
   });
 
+  test('Given BUILDKIT_IMAGE in the registry (the pull-through cache, by digest), When run, Then BuildKit is created from it after the login', async () => {
+    const buildkit = `${registry.host}/dockercoins-ecr-public/vend/moby/buildkit:v0.32.0@sha256:${'1'.repeat(64)}`;
+    const log = `${shimLog}.builders`;
+    const before = existsSync(log) ? readFileSync(log, 'utf8') : '';
+    const run = await runBuild(
+      variables(
+        { commit: commitA, buildNumber: 43, webhook: 'branch/main' },
+        { BUILDKIT_IMAGE: buildkit },
+      ),
+    );
+    expectSucceeded(run);
+
+    const created = readFileSync(log, 'utf8').slice(before.length).trim().split('\n');
+    expect(created).toEqual([
+      `buildx create --name ship --driver docker-container --driver-opt image=${buildkit} --bootstrap --use`,
+    ]);
+    expect(run.output.indexOf('Login Succeeded')).toBeLessThan(
+      run.output.indexOf('buildx create: BuildKit'),
+    );
+  });
+
   test('Given the release tag v1.2.0 on the built commit (basic auth), When run, Then it is retagged, not rebuilt', async () => {
     const run = await runBuild(
       variables(

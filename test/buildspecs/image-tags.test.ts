@@ -1,5 +1,13 @@
 import { spawnSync, SpawnSyncReturns } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import {
@@ -9,6 +17,7 @@ import {
   globToRegExp,
   inputsFromCodeBuild,
   inputsFromGit,
+  isGitRefName,
   isReleaseTag,
   sanitizeTag,
 } from '../../buildspecs/image-tags';
@@ -1087,5 +1096,56 @@ describe('local checkouts', () => {
     );
 
     expect(error.message).toMatch(/could not run git \(spawnSync git ENOENT\): install git/);
+  });
+});
+
+describe('isGitRefName: one definition of a branch or tag name, for the builds and the deployer', () => {
+  /** What git itself says of `refs/heads/<name>`. */
+  function gitAccepts(name: string): boolean {
+    const run = spawnSync('git', ['check-ref-format', `refs/heads/${name}`], { encoding: 'utf8' });
+    if (run.error !== undefined || run.status === null) throw new Error('git could not run');
+    return run.status === 0;
+  }
+
+  test.each([
+    'main',
+    'release/1.x',
+    'feature/JIRA-12_fix',
+    'v1.2.0',
+    'a@b',
+    '@',
+    'ünïcode',
+    'x.lockx',
+    '',
+    'a b',
+    'a\tb',
+    'a\u007fb',
+    'a~b',
+    'a^b',
+    'a:b',
+    'a?b',
+    'a*b',
+    'a[b',
+    'a\\b',
+    'a..b',
+    'a@{b',
+    '/a',
+    'a/',
+    'a//b',
+    'a.',
+    '.a',
+    'a/.b',
+    'a.lock',
+    'a/b.lock/c',
+  ])('%j: as git check-ref-format decides', (name) => {
+    expect(isGitRefName(name)).toBe(gitAccepts(name));
+  });
+
+  test('the deployer parses with the same definition (no copy of its own)', () => {
+    const parse = readFileSync(path.join(REPO_ROOT, 'lambda', 'deployer', 'parse.ts'), 'utf8');
+    expect(parse).toMatch(
+      /import \{[^}]*\bisGitRefName\b[^}]*\} from '\.\.\/\.\.\/buildspecs\/image-tags'/s,
+    );
+    expect(parse).not.toMatch(/function isGitRefName/);
   });
 });

@@ -526,8 +526,9 @@ describe('IAM: exactly what the Lambda calls, on exactly our resources', () => {
 });
 
 describe('EKS access entries', () => {
-  test('edit-policy (the default): one entry per cluster, AmazonEKSEditPolicy scoped to its namespaces', () => {
+  test('edit-policy (opt-in): one entry per cluster, AmazonEKSEditPolicy scoped to its namespaces', () => {
     const b = build({
+      access: 'edit-policy',
       environments: [PROD, MAIN, { ...MAIN, name: 'eu', clusterName: 'eu-cluster' }],
     });
 
@@ -566,8 +567,11 @@ describe('EKS access entries', () => {
     ]);
   });
 
-  test('rbac: the entry maps the role to the deployer group, with no access policy', () => {
-    const b = build({ access: 'rbac', environments: [MAIN, PROD] });
+  test.each<[string, BuildProps]>([
+    ['by default', {}],
+    ['with rbac', { access: 'rbac' }],
+  ])('%s: the entry maps the role to the deployer group, with no access policy', (_name, props) => {
+    const b = build({ ...props, environments: [MAIN, PROD] });
 
     const entry = only(b.template.findResources('AWS::EKS::AccessEntry')) as {
       Properties: unknown;

@@ -141,9 +141,22 @@ describe('the cluster (registry off)', () => {
     expect(cluster.Properties.ResourcesVpcConfig).toMatchObject({
       EndpointPrivateAccess: true,
       EndpointPublicAccess: true,
+      PublicAccessCidrs: ['0.0.0.0/0'],
       SubnetIds: s.construct.vpc.privateSubnets.map((subnet) => ({
         Ref: logicalIdOf(s.stack, subnet.node.defaultChild),
       })),
+    });
+  });
+
+  test('endpointPublicCidrs: the public endpoint answers exactly those blocks, the private one stays on', () => {
+    const { template } = synth({ endpointPublicCidrs: ['203.0.113.0/24', '198.51.100.7/32'] });
+    const cluster = Object.values(template.findResources('AWS::EKS::Cluster'))[0] as {
+      Properties: { ResourcesVpcConfig: Record<string, unknown> };
+    };
+    expect(cluster.Properties.ResourcesVpcConfig).toMatchObject({
+      EndpointPrivateAccess: true,
+      EndpointPublicAccess: true,
+      PublicAccessCidrs: ['203.0.113.0/24', '198.51.100.7/32'],
     });
   });
 
@@ -273,7 +286,7 @@ describe('the cluster (registry off)', () => {
     ]);
   });
 
-  test('the Role allows get and patch on the Deployments of built services only: not redis', () => {
+  test('the Role allows get and patch on the Deployments of built services only (not redis), and reading what verification needs', () => {
     const role = manifests(s.template)
       .flatMap((m) => m.objects)
       .find((o) => o.kind === 'Role');
@@ -284,6 +297,9 @@ describe('the cluster (registry off)', () => {
         resourceNames: ['hasher', 'rng', 'webui', 'worker'],
         verbs: ['get', 'patch'],
       },
+      { apiGroups: ['apps'], resources: ['replicasets'], verbs: ['get', 'list'] },
+      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] },
+      { apiGroups: [''], resources: ['events'], verbs: ['list'] },
     ]);
   });
 

@@ -5,10 +5,16 @@ import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import { parse } from 'yaml';
-import { BUILD_ENV, EXPORTED_VARIABLES, TOOLS_SOURCE_IDENTIFIER } from '../../lib/build-contract';
+import {
+  BUILD_ENV,
+  BUILDKIT_IMAGE,
+  EXPORTED_VARIABLES,
+  TOOLS_SOURCE_IDENTIFIER,
+} from '../../lib/build-contract';
 import { ServiceConfig, SourceConfig } from '../../lib/config';
 import {
   BUILDSPEC_FILE,
+  BUILDKIT_PULL_ACTIONS,
   ECR_PUSH_ACTIONS,
   ImageBuilds,
   ImageBuildsProps,
@@ -502,6 +508,42 @@ describe('least privilege', () => {
     return policies.flatMap((p) => p.Properties.PolicyDocument.Statement);
   }
 
+  test('Given the default pull-through cache prefix, When synthesized, Then BuildKit comes through it, pinned by digest, and the role may pull exactly that repository', () => {
+    const { stack, template } = synth();
+
+    const env = envOf(project(template, 'DockerCoins-rng'));
+    expect(stack.resolve(env.BUILDKIT_IMAGE)).toEqual({
+      'Fn::Join': [
+        '',
+        [
+          { Ref: 'AWS::AccountId' },
+          '.dkr.ecr.',
+          { Ref: 'AWS::Region' },
+          '.',
+          { Ref: 'AWS::URLSuffix' },
+          '/dockercoins-ecr-public/vend/moby/buildkit:v0.32.0@sha256:1f8167fcb0eca5b7126353d35299386945cbb8949cc516c592a49f80cfce4fa2',
+        ],
+      ],
+    });
+    expect(BUILDKIT_IMAGE.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    const pull = statementsOfRole(template, 'rng').find(
+      (s) => s.Sid === 'PullBuildKitThroughCache',
+    )!;
+    expect(pull.Action).toEqual([...BUILDKIT_PULL_ACTIONS]);
+    expect(JSON.stringify(pull.Resource)).toMatch(
+      /:repository\/dockercoins-ecr-public\/vend\/moby\/buildkit"\]\]\}$/,
+    );
+  });
+
+  test('Given another pull-through cache prefix, When synthesized, Then BuildKit comes through that one', () => {
+    const { template } = synth({ pullThroughCachePrefix: 'team-ecr-public' });
+
+    const env = envOf(project(template, 'DockerCoins-rng'));
+    expect(JSON.stringify(env.BUILDKIT_IMAGE)).toContain(
+      '/team-ecr-public/vend/moby/buildkit:v0.32.0@sha256:',
+    );
+  });
+
   test('Given the rng project, When synthesized, Then its role may push only to the rng repository', () => {
     const { template } = synth();
 
@@ -509,6 +551,7 @@ describe('least privilege', () => {
     expect(statements.map((s) => s.Sid).sort()).toEqual([
       'LocateBuildToolsBucket',
       'LogInToEcr',
+      'PullBuildKitThroughCache',
       'PushOwnRepository',
       'ReadBuildTools',
       'WriteBuildLogs',

@@ -120,6 +120,88 @@ describe('every kustomization under k8s/registry renders with kubectl kustomize'
   });
 });
 
+describe('every rendering: images pinned by digest, a NetworkPolicy that opens 5000 only', () => {
+  interface NetworkPolicyRule {
+    from?: unknown[];
+    ports?: { protocol?: string; port?: number | string }[];
+  }
+
+  /** Whether a pod-to-pod connection on this port is allowed by the policies selecting the pod. */
+  function ingressAllowed(
+    objects: readonly K8sObject[],
+    podLabels: Record<string, string>,
+    port: number,
+  ): boolean {
+    const policies = objects.filter((o) => o.kind === 'NetworkPolicy');
+    const selecting = policies.filter((p) => {
+      const spec = p.spec as {
+        podSelector: { matchLabels?: Record<string, string> };
+        policyTypes?: string[];
+      };
+      const labels = spec.podSelector.matchLabels ?? {};
+      return (
+        Object.entries(labels).every(([k, v]) => podLabels[k] === v) &&
+        (spec.policyTypes ?? ['Ingress']).includes('Ingress')
+      );
+    });
+    if (selecting.length === 0) return true;
+    return selecting.some((p) =>
+      ((p.spec as { ingress?: NetworkPolicyRule[] }).ingress ?? []).some(
+        (rule) =>
+          (rule.from === undefined || rule.from.length === 0) &&
+          (rule.ports === undefined ||
+            rule.ports.some(
+              (r) => (r.protocol ?? 'TCP') === 'TCP' && (r.port === port || r.port === 'registry'),
+            )),
+      ),
+    );
+  }
+
+  test.each([
+    ['base', base],
+    ['overlays/s3', s3],
+    ['overlays/tls', tls],
+  ])('%s: every image is name:tag@sha256:<digest>', (_name, objects) => {
+    const images = registryPodSpec(objects).containers.map((c) => c.image);
+    expect(images.length).toBeGreaterThan(0);
+    for (const image of images) expect(image).toMatch(/^[^@\s]+:[\w.-]+@sha256:[0-9a-f]{64}$/);
+  });
+
+  test.each([
+    ['base', base],
+    ['overlays/s3', s3],
+    ['overlays/tls', tls],
+  ])(
+    '%s: the registry pod takes 5000 (the API) from anywhere, and not 5001 (the debug server)',
+    (_name, objects) => {
+      const deployment = one(objects, 'Deployment');
+      const podLabels = (
+        deployment.spec as { template: { metadata: { labels: Record<string, string> } } }
+      ).template.metadata.labels;
+      const container = registryPodSpec(objects).containers[0]!;
+      expect(containerPort(container, 'registry')).toBe(5000);
+      expect(containerPort(container, 'debug')).toBe(5001);
+      expect(ingressAllowed(objects, podLabels, 5000)).toBe(true);
+      expect(ingressAllowed(objects, podLabels, 5001)).toBe(false);
+      expect(one(objects, 'NetworkPolicy').metadata.namespace).toBe(REGISTRY_NAMESPACE);
+    },
+  );
+
+  test('without the NetworkPolicy, the check sees the debug port open (it can fail)', () => {
+    const deployment = one(base, 'Deployment');
+    const podLabels = (
+      deployment.spec as { template: { metadata: { labels: Record<string, string> } } }
+    ).template.metadata.labels;
+    expect(
+      ingressAllowed(
+        base.filter((o) => o.kind !== 'NetworkPolicy'),
+        podLabels,
+        5001,
+      ),
+    ).toBe(true);
+  });
+});
+
 describe('base: filesystem storage, auth on, NodePort 30500', () => {
   const deployment = one(base, 'Deployment') as K8sObject & {
     spec: {
@@ -140,12 +222,13 @@ describe('base: filesystem storage, auth on, NodePort 30500', () => {
     };
   };
 
-  test('the objects are the Namespace, the config, the volume claim, the Deployment and the Service', () => {
+  test('the objects are the Namespace, the config, the volume claim, the Deployment, the Service and the NetworkPolicy', () => {
     expect(base.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual(
       [
         'ConfigMap/' + one(base, 'ConfigMap').metadata.name,
         'Deployment/registry',
         'Namespace/registry',
+        'NetworkPolicy/registry',
         'PersistentVolumeClaim/registry-data',
         'Service/registry',
       ].sort(),
@@ -239,9 +322,9 @@ describe('base: filesystem storage, auth on, NodePort 30500', () => {
     }
   });
 
-  test('the image is the distribution registry pinned to an exact version, never latest', () => {
-    expect(container.image).toMatch(
-      /^docker\.io\/library\/registry(:\d+\.\d+\.\d+|@sha256:[0-9a-f]{64})$/,
+  test('the image is the official distribution registry 2.8.3, pinned by the digest of its index', () => {
+    expect(container.image).toBe(
+      'docker.io/library/registry:2.8.3@sha256:a3d8aaa63ed8681a604f1dea0aa03f100d5895b6a58ace528858a7b332415373',
     );
     expect(container.command).toEqual(['registry', 'serve', '/etc/docker/registry/config.yml']);
     const configMount = container.volumeMounts?.find((m) => m.name === 'config');
@@ -300,7 +383,9 @@ describe('overlays/s3: S3 storage with the pod IAM role, no volume claim', () =>
   });
 
   test('the image is distribution 3 (2.8 cannot take credentials from a pod IAM role)', () => {
-    expect(container.image).toMatch(/^docker\.io\/library\/registry:3\.\d+\.\d+$/);
+    expect(container.image).toBe(
+      'docker.io/library/registry:3.0.0@sha256:6c5666b861f3505b116bb9aa9b25175e71210414bd010d92035ff64018f9457e',
+    );
   });
 
   test('everything else is the base: same Deployment apart from the storage changes', () => {

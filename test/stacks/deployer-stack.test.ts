@@ -66,13 +66,18 @@ describe('the Deployer stack', () => {
     ).toEqual(repositories);
   });
 
-  test('the default environment: an access entry with the edit policy on namespace dockercoins of cluster dockercoins', () => {
-    template.hasResourceProperties('AWS::EKS::AccessEntry', {
-      ClusterName: 'dockercoins',
-      AccessPolicies: [
-        Match.objectLike({ AccessScope: { Type: 'namespace', Namespaces: ['dockercoins'] } }),
-      ],
-    });
+  test('the default environment: an access entry on cluster dockercoins mapping the role to the deployer group, no access policy', () => {
+    const entries = Object.values(template.findResources('AWS::EKS::AccessEntry')).map(
+      (e) => (e as { Properties: Record<string, unknown> }).Properties,
+    );
+    expect(entries).toEqual([
+      {
+        ClusterName: 'dockercoins',
+        PrincipalArn: { 'Fn::GetAtt': [id(stacks.deployer, stacks.deployer.deployer.role), 'Arn'] },
+        Type: 'STANDARD',
+        KubernetesGroups: ['dockercoins-deployer'],
+      },
+    ]);
   });
 
   test('outputs: the function, the topic and both dead-letter queues', () => {
@@ -99,8 +104,54 @@ describe('the Deployer stack', () => {
     });
   });
 
-  test('synth shows no warning', () => {
-    expect(Annotations.fromStack(stacks.deployer).findWarning('*', Match.anyValue())).toEqual([]);
+  test('synth warns once that the existing cluster needs the Role, naming cluster and namespace', () => {
+    const warnings = Annotations.fromStack(stacks.deployer).findWarning('*', Match.anyValue());
+    expect(warnings.map((w) => w.entry.data)).toEqual([
+      expect.stringMatching(
+        /^The deployer enters dockercoins\/dockercoins \(cluster\/namespace\).*apply k8s\/rbac\/deployer.*\[ack: dockercoins-ship:deployer:rbac-not-applied-by-the-app\]$/s,
+      ),
+    ]);
+    for (const other of [stacks.registry, stacks.builds]) {
+      expect(Annotations.fromStack(other).findWarning('*', Match.anyValue())).toEqual([]);
+    }
+  });
+});
+
+describe("the deployer's Kubernetes access warnings", () => {
+  const warningsOf = (stacks: ShipStacks): string[] =>
+    Annotations.fromStack(stacks.deployer)
+      .findWarning('*', Match.anyValue())
+      .map((w) => w.entry.data as string);
+
+  test('Given a created cluster, Then no warning: the app applies the Role itself', () => {
+    expect(warningsOf(compose({ createCluster: true, initialImageTag: '6e0de7938dda' }))).toEqual(
+      [],
+    );
+  });
+
+  test('Given a created cluster and an environment on another one, Then the warning names only the other', () => {
+    const warnings = warningsOf(
+      compose({
+        createCluster: true,
+        initialImageTag: '6e0de7938dda',
+        environments: JSON.stringify([
+          { name: 'main', namespace: 'dockercoins', branches: ['main'] },
+          { name: 'prod', namespace: 'shop', clusterName: 'prod', releaseTags: true },
+        ]),
+      }),
+    );
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/enters prod\/shop \(cluster/);
+    expect(warnings[0]).not.toMatch(/dockercoins\/dockercoins/);
+  });
+
+  test('Given edit-policy, Then one warning that it is broader than needed, and how to go back', () => {
+    const warnings = warningsOf(compose({ deployerAccess: 'edit-policy' }));
+    expect(warnings).toEqual([
+      expect.stringMatching(
+        /AmazonEKSEditPolicy.*Secrets.*exec.*Remove the key.*\[ack: dockercoins-ship:deployer:edit-policy\]$/s,
+      ),
+    ]);
   });
 });
 
@@ -145,7 +196,13 @@ describe('configuration reaches the deployer', () => {
         SecurityGroupIds: ['sg-0123456789abcdef0'],
       },
     });
-    expect(Annotations.fromStack(stacks.deployer).findWarning('*', Match.anyValue())).toEqual([]);
+    // Only the reminder that the existing cluster needs the Role (tested above): nothing about the VPC.
+    expect(
+      Annotations.fromStack(stacks.deployer)
+        .findWarning('*', Match.anyValue())
+        .map((w) => w.entry.data as string)
+        .filter((w) => !w.includes('rbac-not-applied-by-the-app')),
+    ).toEqual([]);
   });
 
   test('Given an email and a log retention, Then the topic mails it and the logs are kept that long', () => {

@@ -24,7 +24,7 @@ export interface VerifyEksTokenOptions {
   /** Whose tokens are valid: one identity, or several (looked up by access key id). */
   readonly credentials: AwsCredentials | readonly AwsCredentials[];
   /**
-   * When set, only `sts.<region>.amazonaws.com` is accepted (what the deployer promises).
+   * When set, only `sts.<region>.<partition suffix>` is accepted (what the deployer promises).
    * @default - any regional STS host or the global `sts.amazonaws.com`, as the authenticator
    */
   readonly region?: string;
@@ -112,7 +112,24 @@ const ALLOWED_PARAMETERS = new Set([
   'x-amz-signedheaders',
 ]);
 const EMPTY_BODY_SHA256 = createHash('sha256').update('').digest('hex');
-const REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
+const REGION = /^[a-z]{2,4}(-[a-z]+)+-\d+$/;
+
+/**
+ * The DNS suffix of a region's partition, as the STS endpoints of each partition are named
+ * (written here from the partitions' published endpoints, not taken from the SDK the deployer
+ * signs with): China `amazonaws.com.cn`, the ISO partitions their own, the rest `amazonaws.com`.
+ */
+export function stsDnsSuffix(region: string): string {
+  const byPrefix: [RegExp, string][] = [
+    [/^cn-/, 'amazonaws.com.cn'],
+    [/^us-isob-/, 'sc2s.sgov.gov'],
+    [/^us-isof-/, 'csp.hci.ic.gov'],
+    [/^us-iso-/, 'c2s.ic.gov'],
+    [/^eu-isoe-/, 'cloud.adc-e.uk'],
+    [/^eusc-/, 'amazonaws.eu'],
+  ];
+  return byPrefix.find(([prefix]) => prefix.test(region))?.[1] ?? 'amazonaws.com';
+}
 
 const reject = (reason: EksTokenFailure, message: string): RejectedEksToken => ({
   ok: false,
@@ -213,20 +230,29 @@ export function verifyEksToken(
   if (scheme !== 'https')
     return reject('not-https', `presigned URL scheme is ${scheme}, not https`);
 
-  const regional = /^sts\.([a-z0-9-]+)\.amazonaws\.com$/.exec(host);
+  const regional = /^sts\.([a-z0-9-]+)\.([a-z0-9.-]+)$/.exec(host);
   const hostRegion =
     host === 'sts.amazonaws.com'
       ? 'us-east-1'
-      : regional?.[1] !== undefined && REGION.test(regional[1])
+      : regional?.[1] !== undefined &&
+          REGION.test(regional[1]) &&
+          regional[2] === stsDnsSuffix(regional[1])
         ? regional[1]
         : undefined;
   if (hostRegion === undefined) {
-    return reject('wrong-host', `presigned URL host ${host} is not an STS endpoint`);
-  }
-  if (options.region !== undefined && host !== `sts.${options.region}.amazonaws.com`) {
     return reject(
       'wrong-host',
-      `presigned URL host ${host} is not the regional STS endpoint sts.${options.region}.amazonaws.com`,
+      `presigned URL host ${host} is not an STS endpoint (sts.<region>.<its partition's DNS suffix>)`,
+    );
+  }
+  const expectedHost =
+    options.region === undefined
+      ? undefined
+      : `sts.${options.region}.${stsDnsSuffix(options.region)}`;
+  if (expectedHost !== undefined && host !== expectedHost) {
+    return reject(
+      'wrong-host',
+      `presigned URL host ${host} is not the regional STS endpoint ${expectedHost}`,
     );
   }
   if (urlPath !== '/') return reject('wrong-path', `presigned URL path is "${urlPath}", not "/"`);

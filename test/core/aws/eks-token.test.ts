@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import {
   createTokenCache,
   eksToken,
+  stsHostname,
   EKS_TOKEN_PREFIX,
   type AwsCredentials,
 } from '../../../core/aws/eks-token';
@@ -156,6 +157,55 @@ describe('eksToken against the real AWS CLI (aws eks get-token)', () => {
       (decoded.parameters.get('X-Amz-Credential') ?? '').split('/');
     expect(scope(ours).filter((_, i) => i !== 1)).toEqual(scope(theirs).filter((_, i) => i !== 1));
     expect(scope(ours)[1]).toBe(before.toISOString().slice(0, 10).replace(/-/g, ''));
+  });
+});
+
+describe('eksToken in every partition', () => {
+  const at = new Date('2026-05-04T08:00:00Z');
+
+  test.each([
+    ['eu-west-1', 'sts.eu-west-1.amazonaws.com'],
+    ['us-gov-west-1', 'sts.us-gov-west-1.amazonaws.com'],
+    ['cn-north-1', 'sts.cn-north-1.amazonaws.com.cn'],
+    ['cn-northwest-1', 'sts.cn-northwest-1.amazonaws.com.cn'],
+    ['us-iso-east-1', 'sts.us-iso-east-1.c2s.ic.gov'],
+    ['us-isob-east-1', 'sts.us-isob-east-1.sc2s.sgov.gov'],
+  ])(
+    'Given region %s, then the token is presigned for %s, the host the AWS CLI signs for, and verifies there',
+    async (region, host) => {
+      expect(stsHostname(region)).toBe(host);
+      const { token } = await eksToken({
+        clusterName: 'dockercoins',
+        region,
+        credentials: SESSION,
+        now: at,
+      });
+      expect(decode(token).url.host).toBe(host);
+      expect(
+        decode(cliToken({ clusterName: 'dockercoins', region, credentials: SESSION })).url.host,
+      ).toBe(host);
+      expect(
+        verifyEksToken(token, {
+          clusterName: 'dockercoins',
+          credentials: SESSION,
+          region,
+          now: new Date(at.getTime() + 60_000),
+        }),
+      ).toMatchObject({ ok: true, region, host });
+    },
+  );
+
+  test('Given a China region, then a token for the .com host (the old behaviour) is refused by the verifier', () => {
+    const forged = `k8s-aws-v1.${Buffer.from(
+      'https://sts.cn-north-1.amazonaws.com/?Action=GetCallerIdentity&Version=2011-06-15',
+    ).toString('base64url')}`;
+    expect(
+      verifyEksToken(forged, {
+        clusterName: 'dockercoins',
+        credentials: SESSION,
+        region: 'cn-north-1',
+      }),
+    ).toMatchObject({ ok: false, reason: 'wrong-host' });
   });
 });
 
