@@ -371,6 +371,7 @@ export class ImageBuilds extends Construct {
             buildSpec,
             buildSpecAsset: this.buildSpecAsset,
             tools,
+            buildkit: { image: buildkitImage, repositoryArn: buildkitRepositoryArn },
           }),
         );
       }
@@ -408,6 +409,8 @@ function pullRequestProject(
     buildSpec: codebuild.BuildSpec;
     buildSpecAsset: s3assets.Asset;
     tools: s3assets.Asset;
+    /** BuildKit through the pull-through cache, pinned by digest, as the service projects run it. */
+    buildkit: { image: string; repositoryArn: string };
   },
 ): codebuild.Project {
   const { props, service, repository, tools, buildSpecAsset } = options;
@@ -449,6 +452,11 @@ function pullRequestProject(
         actions: [...ECR_PUSH_ACTIONS],
         resources: [repository.repositoryArn],
       }),
+      new iam.PolicyStatement({
+        sid: 'PullBuildKitThroughCache',
+        actions: [...BUILDKIT_PULL_ACTIONS],
+        resources: [options.buildkit.repositoryArn],
+      }),
       ...sourceStatements(props.source, undefined),
     ],
   });
@@ -485,6 +493,7 @@ function pullRequestProject(
       [BUILD_ENV.releaseTagPattern]: options.releaseTagPattern,
       [BUILD_ENV.sourceUrl]: sourceUrl(props.source),
       [BUILD_ENV.imagePlatform]: BUILD_IMAGES[options.architecture].platform,
+      [BUILD_ENV.buildkitImage]: options.buildkit.image,
     }),
     timeout: props.timeout ?? Duration.minutes(30),
     concurrentBuildLimit: options.concurrentBuildLimit,

@@ -487,8 +487,12 @@ describe('buildspecs/build-image.yml, run locally with buildah and the distribut
       projectVariables[name] =
         name === BUILD_ENV.imageRepository
           ? `${registry.host}/dockercoins/pr/rng`
-          : (value as string | undefined);
+          : name === BUILD_ENV.buildkitImage
+            ? // A token of the account's registry; here the local registry, pinned as synthesized.
+              `${registry.host}/${String(JSON.stringify(value).match(/dockercoins-ecr-public[^"]*@sha256:[0-9a-f]{64}/)?.[0])}`
+            : (value as string | undefined);
     }
+    expect(projectVariables[BUILD_ENV.buildkitImage]).toMatch(/@sha256:[0-9a-f]{64}$/);
 
     const commitP = commit(
       source,

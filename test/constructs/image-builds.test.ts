@@ -647,6 +647,7 @@ describe('pull-request projects: an identity of their own', () => {
       'LocateBuildToolsBucket',
       'LogInToEcr',
       'PushPullRequestRepository',
+      'PullBuildKitThroughCache',
     ]);
     expect(statements.every((s) => s.Effect === 'Allow')).toBe(true);
     expect(statements[0]).toMatchObject({
