@@ -1142,9 +1142,9 @@ describe('isGitRefName: one definition of a branch or tag name, for the builds a
   });
 
   test('the deployer parses with the same definition (no copy of its own)', () => {
-    const parse = readFileSync(path.join(REPO_ROOT, 'lambda', 'deployer', 'parse.ts'), 'utf8');
+    const parse = readFileSync(path.join(REPO_ROOT, 'core', 'parse.ts'), 'utf8');
     expect(parse).toMatch(
-      /import \{[^}]*\bisGitRefName\b[^}]*\} from '\.\.\/\.\.\/buildspecs\/image-tags'/s,
+      /import \{[^}]*\bisGitRefName\b[^}]*\} from '\.\.\/buildspecs\/image-tags'/s,
     );
     expect(parse).not.toMatch(/function isGitRefName/);
   });
