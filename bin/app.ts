@@ -5,13 +5,17 @@
  */
 import { App } from 'aws-cdk-lib';
 import { addComplianceChecks, createStacks } from '../lib/app';
-import { ConfigError, ResolvedConfig, resolveConfig } from '../lib/config';
+import { ConfigError, resolveConfig } from '../lib/config';
 
 const app = new App();
 
-let resolved: ResolvedConfig;
 try {
-  resolved = resolveConfig(app.node.getAllContext() as Record<string, unknown>);
+  const { config, warnings } = resolveConfig(app.node.getAllContext() as Record<string, unknown>);
+  // Once per synth, whatever the number of stacks (a stack annotation prints once per stack).
+  for (const warning of warnings) {
+    process.stderr.write(`[Warning] dockercoins-ship:config:${warning.key}: ${warning.message}\n`);
+  }
+  createStacks(app, config);
 } catch (error) {
   if (error instanceof ConfigError) {
     // One clear line, no stack trace: the message names the key, the value and the fix.
@@ -21,6 +25,5 @@ try {
   throw error;
 }
 
-createStacks(app, resolved.config, resolved.warnings);
 addComplianceChecks(app);
 app.synth();

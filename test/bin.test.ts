@@ -42,7 +42,7 @@ test('npx cdk is the pinned devDependency, not a global one', () => {
   expect(result.stdout.trim().split(' ')[0]).toBe(pinned);
 });
 
-test('npx cdk synth works with no account and no credentials, and warns about the source owner', () => {
+test('npx cdk synth works with no account and no credentials, and warns once about the source owner', () => {
   const outdir = path.join(scratch, 'out');
 
   const result = cdk('synth', '--quiet', '--output', outdir);
@@ -51,6 +51,8 @@ test('npx cdk synth works with no account and no credentials, and warns about th
     status: 0,
     stderr: expect.stringContaining('-c sourceOwner=') as string,
   });
+  // Once per synth, not once per stack (three stacks here).
+  expect(result.stderr.match(/sourceOwner is the default/g)).toHaveLength(1);
   const template = JSON.parse(
     readFileSync(path.join(outdir, 'DockerCoins-Registry.template.json'), 'utf8'),
   ) as { Resources: Record<string, { Type: string }> };
@@ -77,11 +79,19 @@ test.each([
   ],
   [['-c', 'clusterNmae=prod'], 'Unknown context key "clusterNmae". Did you mean "clusterName"?'],
   [
+    ['-c', `services=${Array.from({ length: 101 }, (_, i) => `svc${i}`).join(',')}`],
+    '101 services is more than one app holds: at most 100',
+  ],
+  [
+    ['-c', 'services=a-1,a1'],
+    'Services "a-1" and "a1" would share the stack outputs RepositoryUriA1',
+  ],
+  [
     ['-c', 'pullAccountIds=12345'],
     'Invalid value for context key "pullAccountIds": "12345". Expected AWS account ids of exactly 12 digits',
   ],
 ])('npx cdk synth %j fails with one clear message and writes nothing', (args, message) => {
-  const outdir = path.join(scratch, `bad-${args.join('')}`);
+  const outdir = path.join(scratch, `bad-${args.join('').slice(0, 60)}`);
 
   const result = cdk('synth', '--quiet', '--output', outdir, ...args);
 
