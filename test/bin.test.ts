@@ -3,10 +3,10 @@
  * account, no credentials and an empty HOME, exactly as a newcomer would.
  */
 import { spawnSync, SpawnSyncReturns } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { REPO_ROOT } from './support/app';
+import { REPO_ROOT, TS_NODE_APP } from './support/app';
 
 const scratch = mkdtempSync(path.join(tmpdir(), 'ship-bin-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -70,6 +70,46 @@ test('npx cdk synth works with no account and no credentials, and warns once abo
   expect(bundles).toHaveLength(1);
   expect(existsSync(path.join(bundles[0]!, 'index.js'))).toBe(true);
   expect(existsSync(path.join(bundles[0]!, 'index.js.map'))).toBe(true);
+});
+
+test('cdk.json runs bin/cdk-app.js, and its templates are the very ones ts-node gave', () => {
+  const cdkJson = JSON.parse(readFileSync(path.join(REPO_ROOT, 'cdk.json'), 'utf8')) as {
+    app: string;
+  };
+  expect(cdkJson.app).toBe('node bin/cdk-app.js');
+  // The cluster too: it brings the most constructs and the kubectl layer.
+  const context = [
+    '-c',
+    'sourceOwner=acme',
+    '-c',
+    'createCluster=true',
+    '-c',
+    'initialImageTag=6e0de7938dda',
+  ];
+  const fast = path.join(scratch, 'same-fast');
+  const slow = path.join(scratch, 'same-ts-node');
+
+  const results = [
+    cdk('synth', '--quiet', '--output', fast, ...context),
+    cdk('synth', '--quiet', '--output', slow, '--app', TS_NODE_APP, ...context),
+  ];
+
+  expect(results.map((r) => ({ status: r.status, stderr: r.stderr }))).toEqual(
+    results.map(() => ({ status: 0, stderr: expect.not.stringMatching(/error/i) as string })),
+  );
+  const templates = (dir: string): Record<string, string> =>
+    Object.fromEntries(
+      readdirSync(dir)
+        .filter((file) => file.endsWith('.template.json'))
+        .map((file) => [file, readFileSync(path.join(dir, file), 'utf8')]),
+    );
+  expect(Object.keys(templates(fast)).sort()).toEqual([
+    'DockerCoins-Builds.template.json',
+    'DockerCoins-Cluster.template.json',
+    'DockerCoins-Deployer.template.json',
+    'DockerCoins-Registry.template.json',
+  ]);
+  expect(templates(fast)).toEqual(templates(slow));
 });
 
 test.each([
