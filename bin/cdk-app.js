@@ -15,9 +15,11 @@ const path = require('node:path');
 
 const root = path.join(__dirname, '..');
 const cacheDir = path.join(root, 'node_modules', '.cache', 'cdk-app');
-const esbuildVersion = /** @type {{ version: string }} */ (
-  JSON.parse(fs.readFileSync(require.resolve('esbuild/package.json'), 'utf8'))
-).version;
+/** @type {unknown} */
+const esbuildManifest = JSON.parse(
+  fs.readFileSync(require.resolve('esbuild/package.json'), 'utf8'),
+);
+const esbuildVersion = /** @type {{ version: string }} */ (esbuildManifest).version;
 
 /** @type {typeof import('esbuild') | undefined} */
 let esbuild;
@@ -58,14 +60,16 @@ function javascriptOf(filename, source) {
   return code;
 }
 
-/** @type {Record<string, (module: NodeJS.Module, filename: string) => void>} */
-const extensions = /** @type {any} */ (Module)._extensions;
-extensions['.ts'] = (module, filename) => {
-  const compile = /** @type {(code: string, filename: string) => void} */ (
-    /** @type {any} */ (module)._compile.bind(module)
-  );
-  compile(javascriptOf(filename, fs.readFileSync(filename, 'utf8')), filename);
+/** @typedef {{ _compile(code: string, filename: string): void }} CompilableModule */
+/** @typedef {(module: CompilableModule, filename: string) => void} Loader */
+const extensions = /** @type {{ _extensions: Record<string, Loader> }} */ (
+  /** @type {unknown} */ (Module)
+)._extensions;
+/** @type {Loader} */
+const loadTypeScript = (module, filename) => {
+  module._compile(javascriptOf(filename, fs.readFileSync(filename, 'utf8')), filename);
 };
+extensions['.ts'] = loadTypeScript;
 
 // CDK's built-in CloudFormation validation (a WASM rule engine aws-cdk-lib runs by default) costs
 // about three quarters of a synth's CPU. Here it is off unless asked for with
