@@ -97,7 +97,9 @@ export interface ClusterConfig {
   readonly create: boolean;
   /**
    * The tag the app installs DockerCoins with on the cluster it creates (a commit or release tag
-   * already built into ECR). Later deploys belong to the deployer: see README.
+   * already built into ECR). Unset, each service starts from the seed's public image
+   * ({@link SEED_IMAGES}) and its first successful build replaces it through the deployer, so one
+   * `cdk deploy --all` works from an empty account. Later deploys belong to the deployer.
    */
   readonly initialImageTag: string | undefined;
   /** Install the in-cluster registry (S3 storage, Pod Identity) on the created cluster. */
@@ -324,6 +326,19 @@ const MAX_LAMBDA_SECURITY_GROUPS = 5;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@.]+$/;
 const MAX_SERVICE_NAME_LENGTH = 40;
 /**
+ * The seed's public images, `docker.io/dockercoins/<service>:v0.1` (the workshop's
+ * `REGISTRY=dockercoins TAG=v0.1`): what a created cluster runs until a service's first build
+ * deploys, when no initialImageTag is given. Pulled from Docker Hub directly: ECR's pull-through
+ * cache for Docker Hub needs Docker Hub credentials in Secrets Manager, and four pulls per node
+ * until the first builds land are far below Docker Hub's anonymous limit.
+ */
+export const SEED_IMAGES = {
+  registry: 'docker.io/dockercoins',
+  tag: 'v0.1',
+  services: ['hasher', 'rng', 'webui', 'worker'],
+} as const;
+
+/**
  * Services one app holds. Measured by `npm run bench`: each CodeBuild project with its role, policy
  * and log group weighs about 8.5 KB of the Builds template, so CloudFormation's 1 MB template limit
  * bites near 115 services; 100 leaves room for the cdk-nag metadata of future acknowledgements. The
@@ -473,7 +488,7 @@ export function resolveConfig(context: Readonly<Record<string, unknown>>): Resol
 
   const clusterName = readClusterName(read('clusterName'), 'clusterName');
   const namespace = readDnsLabel(read('namespace'), 'namespace');
-  const cluster = readCluster(read);
+  const cluster = readCluster(read, services);
   const config: ShipConfig = {
     stackNamePrefix: readMatching(
       read('stackNamePrefix'),
@@ -495,7 +510,10 @@ export function resolveConfig(context: Readonly<Record<string, unknown>>): Resol
   return { config: deepFreeze(config), warnings: collectWarnings(context) };
 }
 
-function readCluster(read: (key: ContextKey) => unknown): ClusterConfig {
+function readCluster(
+  read: (key: ContextKey) => unknown,
+  services: readonly ServiceConfig[],
+): ClusterConfig {
   const create = readBoolean(read('createCluster'), 'createCluster');
   const inClusterRegistry = readBoolean(read('inClusterRegistry'), 'inClusterRegistry');
   const registryNodePort = readInteger(read('registryNodePort'), 'registryNodePort', 30000, 32767);
@@ -515,12 +533,16 @@ function readCluster(read: (key: ContextKey) => unknown): ClusterConfig {
       'a commit or release tag, never "latest" (nobody knows what it points to)',
     );
   }
-  if (create && initialImageTag === undefined) {
+  const unseeded = services.find(
+    (s) => !(SEED_IMAGES.services as readonly string[]).includes(s.name),
+  );
+  if (create && initialImageTag === undefined && unseeded !== undefined) {
     throw new ConfigError(
       'initialImageTag',
-      'createCluster is true but initialImageTag is not set: the app installs DockerCoins from ECR with that tag. ' +
-        'Deploy the Registry and Builds stacks first, let a build push the images (or run ' +
-        '`aws codebuild start-build --project-name <prefix>-<service>`), then set `-c initialImageTag=<the 12-hex commit tag>`.',
+      `createCluster is true and initialImageTag is not set, so each service starts from the seed's public image ` +
+        `(${SEED_IMAGES.registry}/<service>:${SEED_IMAGES.tag}), but service "${unseeded.name}" has none (only ` +
+        `${SEED_IMAGES.services.join(', ')} do). Build every service once (\`aws codebuild start-build --project-name ` +
+        '<prefix>-<service>`), then set `-c initialImageTag=<a tag every service repository has>`.',
     );
   }
   if (!create && initialImageTag !== undefined) {

@@ -641,8 +641,21 @@ describe('the optional cluster', () => {
     });
   });
 
+  test("Given createCluster without initialImageTag, When resolved, Then DockerCoins starts from the seed's public images", () => {
+    expect(resolveConfig({ ...OWNED, createCluster: 'true' }).config.cluster).toEqual({
+      create: true,
+      initialImageTag: undefined,
+      inClusterRegistry: false,
+      registryNodePort: expect.any(Number) as number,
+    });
+  });
+
   test.each([
-    [{ createCluster: true }, 'initialImageTag', /initialImageTag is not set/],
+    [
+      { createCluster: true, services: 'hasher,rng,webui,worker,miner' },
+      'initialImageTag',
+      /service "miner" has none \(only hasher, rng, webui, worker do\).*-c initialImageTag=/,
+    ],
     [{ createCluster: true, initialImageTag: 'latest' }, 'initialImageTag', /never "latest"/],
     [{ createCluster: true, initialImageTag: 'a/b' }, 'initialImageTag', /image tag/],
     [{ initialImageTag: '6e0de7938dda' }, 'initialImageTag', /createCluster is false/],
