@@ -6,6 +6,8 @@
 import { App } from 'aws-cdk-lib';
 import { addComplianceChecks, createStacks } from '../lib/app';
 import { ConfigError, resolveConfig } from '../lib/config';
+import { ClusterManifestError } from '../lib/constructs/dockercoins-cluster';
+import { ManifestValueError } from '../lib/k8s/dockercoins';
 
 const app = new App();
 
@@ -17,7 +19,13 @@ try {
   }
   createStacks(app, config);
 } catch (error) {
-  if (error instanceof ConfigError) {
+  // A value the configuration lets through but the manifests cannot take (a service without a
+  // Deployment in k8s/) is a configuration error too.
+  if (
+    error instanceof ConfigError ||
+    error instanceof ClusterManifestError ||
+    error instanceof ManifestValueError
+  ) {
     // One clear line, no stack trace: the message names the key, the value and the fix.
     process.stderr.write(`\nConfiguration error: ${error.message}\n\n`);
     process.exit(1);

@@ -77,15 +77,9 @@ test('cdk.json runs bin/cdk-app.js, and its templates are the very ones ts-node 
     app: string;
   };
   expect(cdkJson.app).toBe('node bin/cdk-app.js');
-  // The cluster too: it brings the most constructs and the kubectl layer.
-  const context = [
-    '-c',
-    'sourceOwner=acme',
-    '-c',
-    'createCluster=true',
-    '-c',
-    'initialImageTag=6e0de7938dda',
-  ];
+  // The cluster too, as one pass from an empty account synthesizes it (no initialImageTag): it
+  // brings the most constructs and the kubectl layer.
+  const context = ['-c', 'sourceOwner=acme', '-c', 'createCluster=true'];
   const fast = path.join(scratch, 'same-fast');
   const slow = path.join(scratch, 'same-ts-node');
 
@@ -125,6 +119,17 @@ test.each([
   [
     ['-c', 'services=a-1,a1'],
     'Services "a-1" and "a1" would share the stack outputs RepositoryUriA1',
+  ],
+  [
+    [
+      '-c',
+      'createCluster=true',
+      '-c',
+      'initialImageTag=6e0de7938dda',
+      '-c',
+      'services=hasher,miner',
+    ],
+    'Service "miner" runs in the Deployment "miner", which k8s/overlays/ecr does not have',
   ],
   [
     ['-c', 'pullAccountIds=12345'],
