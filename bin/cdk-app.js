@@ -24,6 +24,17 @@ const esbuildVersion = /** @type {{ version: string }} */ (esbuildManifest).vers
 /** @type {typeof import('esbuild') | undefined} */
 let esbuild;
 
+/** @type {import('esbuild').TransformOptions} */
+const TRANSFORM = {
+  loader: 'ts',
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  sourcemap: 'inline',
+  // tsconfig.json's semantics for what transpiling can see (isolatedModules, ES2022 classes).
+  tsconfigRaw: { compilerOptions: { useDefineForClassFields: true } },
+};
+
 /**
  * The JavaScript of one TypeScript file, from the cache or transpiled now.
  * @param {string} filename
@@ -33,7 +44,8 @@ let esbuild;
 function javascriptOf(filename, source) {
   const key = crypto
     .createHash('sha256')
-    .update(`${esbuildVersion}\0${filename}\0${source}`)
+    // Everything the output depends on: another esbuild or other options transpile again.
+    .update(`${esbuildVersion}\0${JSON.stringify(TRANSFORM)}\0${filename}\0${source}`)
     .digest('hex');
   const cached = path.join(cacheDir, `${key}.js`);
   try {
@@ -42,16 +54,7 @@ function javascriptOf(filename, source) {
     // Not transpiled yet.
   }
   esbuild ??= /** @type {typeof import('esbuild')} */ (require('esbuild'));
-  const { code } = esbuild.transformSync(source, {
-    loader: 'ts',
-    format: 'cjs',
-    platform: 'node',
-    target: 'node20',
-    sourcefile: filename,
-    sourcemap: 'inline',
-    // tsconfig.json's semantics for what transpiling can see (isolatedModules, ES2022 classes).
-    tsconfigRaw: { compilerOptions: { useDefineForClassFields: true, esModuleInterop: true } },
-  });
+  const { code } = esbuild.transformSync(source, { ...TRANSFORM, sourcefile: filename });
   fs.mkdirSync(cacheDir, { recursive: true });
   // Written beside and renamed into place: two synths starting at once never read half a file.
   const temporary = `${cached}.${process.pid}`;
