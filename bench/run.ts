@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { cpus, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { growthOf, verdicts } from './checks';
-import { cliTable, measureCli } from './cli';
+import { cliTable, cliVerdicts, measureCli } from './cli';
 import { CFN_LIMITS } from './limits';
 import { measure, MeasureOptions, warmUp } from './measure';
 import { Environment, renderReport } from './report';
@@ -47,6 +47,7 @@ async function bench(options: MeasureOptions): Promise<number> {
   const ship = measureShipStart(options.scratchRoot, 5);
   const checks = [
     ...verdicts(results, growth),
+    ...cliVerdicts(cli),
     ...webhookVerdicts(webhooks),
     ...buildspecVerdicts(buildspecRuns),
     ...deployerVerdicts(deployer),

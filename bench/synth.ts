@@ -36,8 +36,8 @@ export type AppBuilder = (app: App, services: readonly string[]) => void;
 /** Our app as bin/app.ts composes it, minus context reading (the bench supplies the context). */
 export function ourApp(withNag: boolean): AppBuilder {
   return (app, services) => {
-    const { config, warnings } = resolveConfig({ services: [...services], sourceOwner: 'bench' });
-    createStacks(app, config, warnings);
+    const { config } = resolveConfig({ services: [...services], sourceOwner: 'bench' });
+    createStacks(app, config);
     if (withNag) addComplianceChecks(app);
   };
 }

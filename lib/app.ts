@@ -1,6 +1,6 @@
-import { Annotations, App, Stack, Validations } from 'aws-cdk-lib';
+import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { ConfigWarning, ShipConfig } from './config';
+import { ShipConfig } from './config';
 import { BuildsStack } from './stacks/builds-stack';
 import { ClusterStack } from './stacks/cluster-stack';
 import { DeployerStack } from './stacks/deployer-stack';
@@ -17,13 +17,10 @@ export interface ShipStacks {
 
 /**
  * Composes the app's stacks from a validated configuration. Environment-agnostic: no account or
- * region is pinned and nothing is looked up, so synth needs no credentials.
+ * region is pinned and nothing is looked up, so synth needs no credentials. Configuration warnings
+ * are the entry's to print (once per synth, not once per stack): see bin/app.ts.
  */
-export function createStacks(
-  app: App,
-  config: ShipConfig,
-  warnings: readonly ConfigWarning[] = [],
-): ShipStacks {
+export function createStacks(app: App, config: ShipConfig): ShipStacks {
   const registry = new RegistryStack(app, `${config.stackNamePrefix}-Registry`, {
     description:
       'DockerCoins images: ECR repositories and the ECR Public pull-through cache (stateful)',
@@ -77,16 +74,9 @@ export function createStacks(
   deployer.addStackDependency(builds);
   deployer.addStackDependency(registry);
   if (cluster !== undefined) deployer.addStackDependency(cluster);
-  const stacks: ShipStacks =
-    cluster === undefined
-      ? { registry, builds, deployer }
-      : { registry, builds, cluster, deployer };
-  for (const stack of Object.values(stacks) as Stack[]) {
-    for (const warning of warnings) {
-      Annotations.of(stack).addWarningV2(`dockercoins-ship:config:${warning.key}`, warning.message);
-    }
-  }
-  return stacks;
+  return cluster === undefined
+    ? { registry, builds, deployer }
+    : { registry, builds, cluster, deployer };
 }
 
 /**

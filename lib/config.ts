@@ -10,6 +10,8 @@
  * `true`) and the string that `-c key=value` delivers (`a,b`, `5`, `true`).
  */
 
+import { buildTagMatchedBy } from './release-tag-pattern';
+
 /** A service that we build and push (hasher, rng, webui, worker). */
 export interface ServiceConfig {
   /** Service name: the ECR repository suffix, the CodeBuild project suffix, the image name. */
@@ -102,7 +104,9 @@ export interface ClusterConfig {
   readonly create: boolean;
   /**
    * The tag the app installs DockerCoins with on the cluster it creates (a commit or release tag
-   * already built into ECR). Later deploys belong to the deployer: see README.
+   * already built into ECR). Unset, each service starts from the seed's public image
+   * ({@link SEED_IMAGES}) and its first successful build replaces it through the deployer, so one
+   * `cdk deploy --all` works from an empty account. Later deploys belong to the deployer.
    */
   readonly initialImageTag: string | undefined;
   /** Install the in-cluster registry (S3 storage, Pod Identity) on the created cluster. */
@@ -347,6 +351,26 @@ const MAX_LAMBDA_SECURITY_GROUPS = 5;
 /** An address SNS can subscribe: something@domain.tld, no spaces. */
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@.]+$/;
 const MAX_SERVICE_NAME_LENGTH = 40;
+/**
+ * The seed's public images, `docker.io/dockercoins/<service>:v0.1` (the workshop's
+ * `REGISTRY=dockercoins TAG=v0.1`): what a created cluster runs until a service's first build
+ * deploys, when no initialImageTag is given. Pulled from Docker Hub directly: ECR's pull-through
+ * cache for Docker Hub needs Docker Hub credentials in Secrets Manager, and four pulls per node
+ * until the first builds land are far below Docker Hub's anonymous limit.
+ */
+export const SEED_IMAGES = {
+  registry: 'docker.io/dockercoins',
+  tag: 'v0.1',
+  services: ['hasher', 'rng', 'webui', 'worker'],
+} as const;
+
+/**
+ * Services one app holds. Measured by `npm run bench`: each CodeBuild project with its role, policy
+ * and log group weighs about 8.5 KB of the Builds template, so CloudFormation's 1 MB template limit
+ * bites near 115 services; 100 leaves room for the cdk-nag metadata of future acknowledgements. The
+ * stacks check it again, but configuration errors are said here, as one line.
+ */
+export const MAX_SERVICES = 100;
 const MAX_PREFIX_LENGTH = 256 - 1 - MAX_SERVICE_NAME_LENGTH;
 
 /**
@@ -409,19 +433,19 @@ export function resolveConfig(context: Readonly<Record<string, unknown>>): Resol
 
   // Release tags must be told apart from the tags builds make: a pattern that also matched commit,
   // pull-request or branch tags would keep them forever and make every build stop (image-tags.js
-  // refuses an ambiguous tag).
-  const lookalike = [
-    '6e0de7938dda',
-    'pr-12-6e0de79',
-    'main-6e0de79-42',
-    'branch-v2-6e0de79-42',
-  ].find((tag) => wildcardMatches(releaseTagPattern, tag));
+  // refuses an ambiguous tag). Decided over every such tag, not a few examples.
+  const buildBranches = readBranches(read('buildBranches'));
+  const lookalike = buildTagMatchedBy(releaseTagPattern, buildBranches);
   if (lookalike !== undefined) {
+    const examples = ['v*', 'release-*', 'rel-*']
+      .filter((p) => buildTagMatchedBy(p, buildBranches) === undefined)
+      .map((p) => `"${p}"`);
     throw new ConfigError(
       'releaseTagPattern',
-      `releaseTagPattern "${releaseTagPattern}" also matches tags that builds make, such as "${lookalike}": ` +
-        'release images would be indistinguishable from commit, pull-request or branch images. Use a pattern with a ' +
-        'fixed prefix that none of those have, e.g. "v*" or "release-*".',
+      `releaseTagPattern "${releaseTagPattern}" also matches ${lookalike.kind} tags that builds make, such as ` +
+        `"${lookalike.tag}"${lookalike.branch === undefined ? '' : ` (build branch "${lookalike.branch}")`}: ` +
+        'release images would be indistinguishable from commit, pull-request or branch images. Use a pattern ' +
+        `with a fixed prefix that none of those have${examples.length > 0 ? `, e.g. ${examples.join(' or ')}` : ''}.`,
     );
   }
 
@@ -480,7 +504,7 @@ export function resolveConfig(context: Readonly<Record<string, unknown>>): Resol
   const source = readSource(context, read);
 
   const build: BuildConfig = {
-    branches: readBranches(read('buildBranches')),
+    branches: buildBranches,
     sharedPaths: readPaths(read('sharedPaths'), 'sharedPaths'),
     pullRequests: readBoolean(read('pullRequestBuilds'), 'pullRequestBuilds'),
     architecture: readEnum(read('buildArchitecture'), 'buildArchitecture', [
@@ -502,7 +526,7 @@ export function resolveConfig(context: Readonly<Record<string, unknown>>): Resol
 
   const clusterName = readClusterName(read('clusterName'), 'clusterName');
   const namespace = readDnsLabel(read('namespace'), 'namespace');
-  const cluster = readCluster(read);
+  const cluster = readCluster(read, services);
   const config: ShipConfig = {
     stackNamePrefix: readMatching(
       read('stackNamePrefix'),
@@ -524,7 +548,10 @@ export function resolveConfig(context: Readonly<Record<string, unknown>>): Resol
   return { config: deepFreeze(config), warnings: collectWarnings(context) };
 }
 
-function readCluster(read: (key: ContextKey) => unknown): ClusterConfig {
+function readCluster(
+  read: (key: ContextKey) => unknown,
+  services: readonly ServiceConfig[],
+): ClusterConfig {
   const create = readBoolean(read('createCluster'), 'createCluster');
   const inClusterRegistry = readBoolean(read('inClusterRegistry'), 'inClusterRegistry');
   const registryNodePort = readInteger(read('registryNodePort'), 'registryNodePort', 30000, 32767);
@@ -544,12 +571,16 @@ function readCluster(read: (key: ContextKey) => unknown): ClusterConfig {
       'a commit or release tag, never "latest" (nobody knows what it points to)',
     );
   }
-  if (create && initialImageTag === undefined) {
+  const unseeded = services.find(
+    (s) => !(SEED_IMAGES.services as readonly string[]).includes(s.name),
+  );
+  if (create && initialImageTag === undefined && unseeded !== undefined) {
     throw new ConfigError(
       'initialImageTag',
-      'createCluster is true but initialImageTag is not set: the app installs DockerCoins from ECR with that tag. ' +
-        'Deploy the Registry and Builds stacks first, let a build push the images (or run ' +
-        '`aws codebuild start-build --project-name <prefix>-<service>`), then set `-c initialImageTag=<the 12-hex commit tag>`.',
+      `createCluster is true and initialImageTag is not set, so each service starts from the seed's public image ` +
+        `(${SEED_IMAGES.registry}/<service>:${SEED_IMAGES.tag}), but service "${unseeded.name}" has none (only ` +
+        `${SEED_IMAGES.services.join(', ')} do). Build every service once (\`aws codebuild start-build --project-name ` +
+        '<prefix>-<service>`), then set `-c initialImageTag=<a tag every service repository has>`.',
     );
   }
   if (!create && initialImageTag !== undefined) {
@@ -965,7 +996,35 @@ function readServices(value: unknown): ServiceConfig[] {
     if (seen.has(name)) fail('services', value, `${expected}, each name once ("${name}" repeats)`);
     seen.add(name);
   }
+  if (services.length > MAX_SERVICES) {
+    throw new ConfigError(
+      'services',
+      `${services.length} services is more than one app holds: at most ${MAX_SERVICES}, or the Builds stack ` +
+        "goes over CloudFormation's 1 MB template limit. Split them over two apps (another stackNamePrefix " +
+        'and repositoryPrefix).',
+    );
+  }
+  const outputOwners = new Map<string, string>();
+  for (const { name } of services) {
+    const owner = outputOwners.get(outputIdPart(name));
+    if (owner !== undefined) {
+      throw new ConfigError(
+        'services',
+        `Services "${owner}" and "${name}" would share the stack outputs RepositoryUri${outputIdPart(name)} and ` +
+          `BuildProject${outputIdPart(name)} (output ids keep letters and digits only). Rename one of them.`,
+      );
+    }
+    outputOwners.set(outputIdPart(name), name);
+  }
   return services;
+}
+
+/** `worker` → `Worker`, `hash-er` → `HashEr`: output logical ids allow letters and digits only. */
+export function outputIdPart(service: string): string {
+  return service
+    .split('-')
+    .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
+    .join('');
 }
 
 function serviceName(value: unknown): string {

@@ -3,10 +3,10 @@
  * account, no credentials and an empty HOME, exactly as a newcomer would.
  */
 import { spawnSync, SpawnSyncReturns } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { REPO_ROOT } from './support/app';
+import { REPO_ROOT, TS_NODE_APP } from './support/app';
 
 const scratch = mkdtempSync(path.join(tmpdir(), 'ship-bin-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -42,7 +42,7 @@ test('npx cdk is the pinned devDependency, not a global one', () => {
   expect(result.stdout.trim().split(' ')[0]).toBe(pinned);
 });
 
-test('npx cdk synth works with no account and no credentials, and warns about the source owner', () => {
+test('npx cdk synth works with no account and no credentials, and warns once about the source owner', () => {
   const outdir = path.join(scratch, 'out');
 
   const result = cdk('synth', '--quiet', '--output', outdir);
@@ -51,6 +51,8 @@ test('npx cdk synth works with no account and no credentials, and warns about th
     status: 0,
     stderr: expect.stringContaining('-c sourceOwner=') as string,
   });
+  // Once per synth, not once per stack (three stacks here).
+  expect(result.stderr.match(/sourceOwner is the default/g)).toHaveLength(1);
   const template = JSON.parse(
     readFileSync(path.join(outdir, 'DockerCoins-Registry.template.json'), 'utf8'),
   ) as { Resources: Record<string, { Type: string }> };
@@ -70,6 +72,40 @@ test('npx cdk synth works with no account and no credentials, and warns about th
   expect(existsSync(path.join(bundles[0]!, 'index.js.map'))).toBe(true);
 });
 
+test('cdk.json runs bin/cdk-app.js, and its templates are the very ones ts-node gave', () => {
+  const cdkJson = JSON.parse(readFileSync(path.join(REPO_ROOT, 'cdk.json'), 'utf8')) as {
+    app: string;
+  };
+  expect(cdkJson.app).toBe('node bin/cdk-app.js');
+  // The cluster too, as one pass from an empty account synthesizes it (no initialImageTag): it
+  // brings the most constructs and the kubectl layer.
+  const context = ['-c', 'sourceOwner=acme', '-c', 'createCluster=true'];
+  const fast = path.join(scratch, 'same-fast');
+  const slow = path.join(scratch, 'same-ts-node');
+
+  const results = [
+    cdk('synth', '--quiet', '--output', fast, ...context),
+    cdk('synth', '--quiet', '--output', slow, '--app', TS_NODE_APP, ...context),
+  ];
+
+  expect(results.map((r) => ({ status: r.status, stderr: r.stderr }))).toEqual(
+    results.map(() => ({ status: 0, stderr: expect.not.stringMatching(/error/i) as string })),
+  );
+  const templates = (dir: string): Record<string, string> =>
+    Object.fromEntries(
+      readdirSync(dir)
+        .filter((file) => file.endsWith('.template.json'))
+        .map((file) => [file, readFileSync(path.join(dir, file), 'utf8')]),
+    );
+  expect(Object.keys(templates(fast)).sort()).toEqual([
+    'DockerCoins-Builds.template.json',
+    'DockerCoins-Cluster.template.json',
+    'DockerCoins-Deployer.template.json',
+    'DockerCoins-Registry.template.json',
+  ]);
+  expect(templates(fast)).toEqual(templates(slow));
+});
+
 test.each([
   [
     ['-c', 'encryption=BOGUS'],
@@ -77,11 +113,30 @@ test.each([
   ],
   [['-c', 'clusterNmae=prod'], 'Unknown context key "clusterNmae". Did you mean "clusterName"?'],
   [
+    ['-c', `services=${Array.from({ length: 101 }, (_, i) => `svc${i}`).join(',')}`],
+    '101 services is more than one app holds: at most 100',
+  ],
+  [
+    ['-c', 'services=a-1,a1'],
+    'Services "a-1" and "a1" would share the stack outputs RepositoryUriA1',
+  ],
+  [
+    [
+      '-c',
+      'createCluster=true',
+      '-c',
+      'initialImageTag=6e0de7938dda',
+      '-c',
+      'services=hasher,miner',
+    ],
+    'Service "miner" runs in the Deployment "miner", which k8s/overlays/ecr does not have',
+  ],
+  [
     ['-c', 'pullAccountIds=12345'],
     'Invalid value for context key "pullAccountIds": "12345". Expected AWS account ids of exactly 12 digits',
   ],
 ])('npx cdk synth %j fails with one clear message and writes nothing', (args, message) => {
-  const outdir = path.join(scratch, `bad-${args.join('')}`);
+  const outdir = path.join(scratch, `bad-${args.join('').slice(0, 60)}`);
 
   const result = cdk('synth', '--quiet', '--output', outdir, ...args);
 

@@ -1,4 +1,5 @@
 import { ConfigError, DEFAULTS, editDistance, resolveConfig, wildcardMatches } from '../lib/config';
+import { classifyTag, computeTags } from '../buildspecs/image-tags';
 
 /** A context that silences the default-source warning, like a real user's cdk.json. */
 const OWNED = { sourceOwner: 'acme' };
@@ -282,17 +283,119 @@ describe('every invalid value fails with the key, the value and the expected for
     expect(error.message).toMatch(/overlaps repositoryPrefix/);
   });
 
+  // Decided over every tag builds make (lib/release-tag-pattern.ts), not over a few examples: the
+  // shortest matching tag is named. Build numbers and pr- numbers never start with 0, the branch
+  // part never holds "--" or "..", and no tag is longer than 128.
   test.each([
-    ['*a*', '6e0de7938dda'],
-    ['pr-*', 'pr-12-6e0de79'],
-    ['m*', 'main-6e0de79-42'],
-    ['b*', 'branch-v2-6e0de79-42'],
-  ])('a release pattern %s that matches build tags (%s) is refused', (pattern, lookalike) => {
-    const error = errorOf({ releaseTagPattern: pattern });
+    ['0*', {}, 'commit', '000000000000'],
+    ['*5', {}, 'commit', '000000000005'],
+    ['**', {}, 'commit', '000000000000'],
+    ['*a*', {}, 'commit', '00000000000a'],
+    ['b*', {}, 'commit', 'b00000000000'],
+    ['pr-*', {}, 'pull-request', 'pr-1-0000000'],
+    ['pr-1*', {}, 'pull-request', 'pr-1-0000000'],
+    ['*-*-*', {}, 'pull-request', 'pr-1-0000000'],
+    ['m*', {}, 'branch', 'main-0000000-1'],
+    ['*-1', {}, 'branch', 'main-0000000-1'],
+    ['br*', {}, 'branch', 'branch-0000000-1'],
+    ['branch-*', {}, 'branch', 'branch-0000000-1'],
+    ['*-rc*', {}, 'branch', 'branch-rc-0000000-1'],
+    ['release-*', { buildBranches: 'main,release/1.x' }, 'branch', 'release-1.x-0000000-1'],
+    [`branch-${'a'.repeat(111)}*`, {}, 'branch', `branch-${'a'.repeat(111)}-0000000-1`],
+  ])(
+    'a release pattern %s (context %j) that can match a %s tag is refused, naming %s',
+    (pattern, context, kind, tag) => {
+      const error = errorOf({ ...context, releaseTagPattern: pattern });
 
-    expect(error.key).toBe('releaseTagPattern');
-    expect(error.message).toContain(`"${lookalike}"`);
-    expect(error.message).toMatch(/fixed prefix/);
+      expect(error.key).toBe('releaseTagPattern');
+      expect(error.message).toContain(`matches ${kind} tags that builds make, such as "${tag}"`);
+      expect(error.message).toMatch(/fixed prefix/);
+      // The named tag is real: the pattern matches it, and image-tags.js reads it as that kind.
+      expect(wildcardMatches(pattern, tag)).toBe(true);
+      expect(classifyTag(tag, 'Q*')).toBe(kind);
+    },
+  );
+
+  test.each([
+    ['v*', {}],
+    ['V*', {}],
+    ['v*-*', {}],
+    ['release-*', {}],
+    ['rel-*', { buildBranches: 'main,release/1.x' }],
+    ['pr-0*', {}],
+    ['*-0', {}],
+    ['*--*', {}],
+    ['*..*', {}],
+    ['*x', {}],
+    ['*.lock', {}],
+    ['bra*ch', {}],
+    ['branch.*', {}],
+    ['branch-*-0000000-00', {}],
+    [`branch-${'a'.repeat(113)}*`, {}],
+  ])(
+    'a release pattern %s (context %j) that no build tag can match is accepted',
+    (pattern, context) => {
+      expect(
+        resolveConfig({ ...context, releaseTagPattern: pattern }).config.registry.releaseTagPattern,
+      ).toBe(pattern);
+    },
+  );
+
+  test('the suggested patterns are ones the configuration accepts', () => {
+    const error = errorOf({ buildBranches: 'main,release/1.x', releaseTagPattern: 'r*' });
+
+    expect(error.message).toContain('(build branch "release/1.x")');
+    expect(error.message).toMatch(/e\.g\. "v\*" or "rel-\*"\.$/);
+  });
+
+  // The decision agrees with the tags image-tags.js really makes: every pattern the configuration
+  // accepts matches none of them, for commits, pull requests and branches (build branches or not).
+  test('an accepted pattern matches no tag image-tags.js makes, over many inputs', () => {
+    const patterns = [
+      'v*',
+      'v*-*',
+      '*-0',
+      '*--*',
+      '*x',
+      'branch.*',
+      'pr-0*',
+      'rel*',
+      '*.x',
+      'ma*x',
+    ];
+    const branches = ['main', 'release/1.x', 'feature/ünïcode', 'v2', 'a--b', 'x.y', 'pr-1', 'b'];
+    const commits = [
+      '6e0de7938dda3b0c5d3c6b2e1d1f0a9b8c7d6e5f',
+      '0000000fffffffffffffffffffffffffffffffff',
+    ];
+    for (const pattern of patterns) {
+      let accepted = true;
+      try {
+        resolveConfig({ buildBranches: 'main,release/1.x', releaseTagPattern: pattern });
+      } catch {
+        accepted = false;
+      }
+      const made: string[] = [];
+      for (const commit of commits) {
+        for (const ref of [
+          { kind: 'none' as const },
+          { kind: 'pull-request' as const, number: 7 },
+          ...branches.map((name) => ({ kind: 'branch' as const, name })),
+        ]) {
+          try {
+            made.push(
+              ...computeTags({ commit, ref, buildNumber: 10, releaseTagPattern: pattern }).tags,
+            );
+          } catch {
+            made.push('(refused by image-tags.js)');
+          }
+        }
+      }
+      const matched = made.filter(
+        (tag) => tag === '(refused by image-tags.js)' || wildcardMatches(pattern, tag),
+      );
+      if (accepted) expect({ pattern, matched }).toEqual({ pattern, matched: [] });
+    }
   });
 
   test('a cache tag that the release pattern would keep forever is refused', () => {
@@ -405,6 +508,29 @@ describe('helpers', () => {
         "untaggedImageExpiryDays",
       ]
     `);
+  });
+});
+
+describe('what one app holds', () => {
+  const names = (n: number): string => Array.from({ length: n }, (_, i) => `svc${i}`).join(',');
+
+  test('100 services fit; 101 are one configuration error naming the limit and the fix', () => {
+    expect(resolveConfig({ ...OWNED, services: names(100) }).config.services).toHaveLength(100);
+    const error = errorOf({ ...OWNED, services: names(101) });
+
+    expect(error.key).toBe('services');
+    expect(error.message).toMatch(
+      /^101 services is more than one app holds: at most 100.*Split them/,
+    );
+  });
+
+  test('two services whose stack output ids collide are one configuration error', () => {
+    const error = errorOf({ ...OWNED, services: 'a-1,a1' });
+
+    expect(error.key).toBe('services');
+    expect(error.message).toContain(
+      'Services "a-1" and "a1" would share the stack outputs RepositoryUriA1',
+    );
   });
 });
 
@@ -579,8 +705,22 @@ describe('the optional cluster', () => {
     expect(error.message).toMatch(/createCluster is false.*update-cluster-config/);
   });
 
+  test("Given createCluster without initialImageTag, When resolved, Then DockerCoins starts from the seed's public images", () => {
+    expect(resolveConfig({ ...OWNED, createCluster: 'true' }).config.cluster).toEqual({
+      create: true,
+      initialImageTag: undefined,
+      inClusterRegistry: false,
+      registryNodePort: expect.any(Number) as number,
+      endpointPublicCidrs: ['0.0.0.0/0'],
+    });
+  });
+
   test.each([
-    [{ createCluster: true }, 'initialImageTag', /initialImageTag is not set/],
+    [
+      { createCluster: true, services: 'hasher,rng,webui,worker,miner' },
+      'initialImageTag',
+      /service "miner" has none \(only hasher, rng, webui, worker do\).*-c initialImageTag=/,
+    ],
     [{ createCluster: true, initialImageTag: 'latest' }, 'initialImageTag', /never "latest"/],
     [{ createCluster: true, initialImageTag: 'a/b' }, 'initialImageTag', /image tag/],
     [{ initialImageTag: '6e0de7938dda' }, 'initialImageTag', /createCluster is false/],

@@ -33,8 +33,8 @@ const CONFIGURATIONS: [string, Record<string, unknown>][] = [
 
 function deployedTemplates(context: Record<string, unknown>): DeployedTemplate[] {
   const app = newApp();
-  const { config, warnings } = resolveConfig(context);
-  const stacks = createStacks(app, config, warnings);
+  const { config } = resolveConfig(context);
+  const stacks = createStacks(app, config);
   const assembly = app.synth();
   return (Object.values(stacks) as Stack[]).map((stack) => ({
     template: assembly.getStackArtifact(stack.artifactId).template as CfnTemplate,

@@ -6,7 +6,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { DEFAULTS, defaultPullThroughCachePrefix, ServiceConfig } from '../config';
+import { DEFAULTS, defaultPullThroughCachePrefix, SEED_IMAGES, ServiceConfig } from '../config';
 import { deployerRbacManifests, dockerCoinsManifests } from '../k8s/dockercoins';
 import { KubernetesObject } from '../k8s/kustomize';
 import {
@@ -28,8 +28,11 @@ export interface DockerCoinsClusterProps {
   /**
    * The tag DockerCoins is first installed with: a commit or release tag already pushed to every
    * service repository. After the first install the deployer owns the images (see the class doc).
+   * @default - the seed's public images, `docker.io/dockercoins/<service>:v0.1` (SEED_IMAGES; only
+   *   hasher, rng, webui and worker have one), until each service's first build deploys: what makes
+   *   one `cdk deploy --all` work from an empty account
    */
-  readonly initialImageTag: string;
+  readonly initialImageTag?: string;
 
   /**
    * The namespaces DockerCoins is installed in, one copy in each, with the deployer's Role and
@@ -124,8 +127,9 @@ export const REGISTRY_SERVICE_ACCOUNT = 'registry';
  * An EKS Auto Mode cluster in its own VPC, with DockerCoins installed from our ECR repositories
  * and, optionally, the in-cluster registry.
  *
- * Image ownership: CDK installs each DockerCoins Deployment once, with `initialImageTag`; from
- * then on the deployer patches the images. CDK's kubectl handler runs `kubectl apply` whenever a
+ * Image ownership: CDK installs each DockerCoins Deployment once, with `initialImageTag` (or,
+ * without one, the seed's public image: the first successful build of each service replaces it,
+ * as the deployer does for every build); from then on the deployer patches the images. CDK's kubectl handler runs `kubectl apply` whenever a
  * manifest resource's properties change, and a client-side apply sets every field the manifest
  * declares, the image included: it would roll back whatever the deployer rolled out. So each
  * Deployment is its own manifest resource whose properties are made from that Deployment alone
@@ -186,18 +190,34 @@ export class DockerCoinsCluster extends Construct {
     }
     // The deployer patches only the Deployments of built services: its Role names those alone.
     const patchedDeployments = [...new Set(props.services.map((s) => s.deployment))];
+    const { initialImageTag } = props;
+    const seeded = initialImageTag === undefined;
+    if (seeded) {
+      const unseeded = props.services.find(
+        (s) => !(SEED_IMAGES.services as readonly string[]).includes(s.name),
+      );
+      if (unseeded !== undefined) {
+        throw new ClusterManifestError(
+          `Service "${unseeded.name}" has no public seed image (only ${SEED_IMAGES.services.join(', ')} do): ` +
+            'give initialImageTag, a tag every service repository has.',
+        );
+      }
+    }
+    const imageOf = (service: string): string =>
+      initialImageTag === undefined
+        ? `${SEED_IMAGES.registry}/${service}:${SEED_IMAGES.tag}`
+        : `${registry}/${service}:${initialImageTag}`;
     const rendered = namespaces.map((namespace) => {
       const { base, deployments } = splitManifests(
         dockerCoinsManifests({
-          registry,
-          tag: props.initialImageTag,
+          registry: seeded ? SEED_IMAGES.registry : registry,
+          tag: initialImageTag ?? SEED_IMAGES.tag,
           redisImage: `${registryHost}/${pullThroughCachePrefix}/docker/library/redis:${redisImageTag}`,
           namespace,
         }),
       );
       for (const service of props.services) {
-        containerOf(deployments, service).image =
-          `${registry}/${service.name}:${props.initialImageTag}`;
+        containerOf(deployments, service).image = imageOf(service.name);
       }
       const rbac = deployerRbacManifests({ namespace, deployments: patchedDeployments });
       return { namespace, base: [...base, ...rbac], deployments };

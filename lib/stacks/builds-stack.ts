@@ -2,6 +2,7 @@ import { CfnOutput, Duration, Stack, StackProps } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import {
   BuildConfig,
+  MAX_SERVICES,
   pullRequestRepositoryName,
   RegistryConfig,
   ServiceConfig,
@@ -12,12 +13,8 @@ import * as ecr from 'aws-cdk-lib/aws-ecr';
 import { repositoryName } from '../constructs/image-registry';
 import { outputIdPart } from './registry-stack';
 
-/**
- * Services one Builds stack holds. Measured by `npm run bench`: each project with its role, policy
- * and log group weighs about 8.5 KB of template, so CloudFormation's 1 MB template limit bites
- * near 115 services; 100 leaves room for the cdk-nag metadata of future acknowledgements.
- */
-export const MAX_BUILT_SERVICES = 100;
+/** Services one Builds stack holds: the configuration's limit (see MAX_SERVICES), checked again here. */
+export const MAX_BUILT_SERVICES = MAX_SERVICES;
 
 export interface BuildsStackProps extends StackProps {
   readonly services: readonly ServiceConfig[];

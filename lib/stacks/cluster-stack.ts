@@ -13,7 +13,7 @@ export interface ClusterStackProps extends StackProps {
   readonly namespaces: readonly string[];
   readonly services: readonly ServiceConfig[];
   readonly registry: RegistryConfig;
-  /** Must have `create` on and an `initialImageTag`. */
+  /** Must have `create` on; without an `initialImageTag` DockerCoins starts from the seed's public images. */
   readonly cluster: ClusterConfig;
 }
 
@@ -30,10 +30,9 @@ export class ClusterStack extends Stack {
   constructor(scope: Construct, id: string, props: ClusterStackProps) {
     super(scope, id, props);
     const { cluster, registry } = props;
-    if (!cluster.create || cluster.initialImageTag === undefined) {
+    if (!cluster.create) {
       throw new Error(
-        `${id} installs DockerCoins on a cluster it creates: it needs createCluster=true and an initialImageTag ` +
-          `(got createCluster=${cluster.create}, initialImageTag=${String(cluster.initialImageTag)}).`,
+        `${id} installs DockerCoins on a cluster it creates: it needs createCluster=true (got createCluster=false).`,
       );
     }
 

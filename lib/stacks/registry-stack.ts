@@ -1,7 +1,9 @@
 import { CfnOutput, Duration, RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
-import { RegistryConfig, ServiceConfig } from '../config';
+import { outputIdPart, RegistryConfig, ServiceConfig } from '../config';
 import { ImageRegistry } from '../constructs/image-registry';
+
+export { outputIdPart };
 
 /** CloudFormation's limit on outputs per stack. */
 export const MAX_STACK_OUTPUTS = 200;
@@ -80,12 +82,4 @@ export class RegistryStack extends Stack {
       });
     }
   }
-}
-
-/** `worker` → `Worker`, `hash-er` → `HashEr`: output logical ids allow letters and digits only. */
-export function outputIdPart(service: string): string {
-  return service
-    .split('-')
-    .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
-    .join('');
 }

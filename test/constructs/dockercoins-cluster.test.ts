@@ -313,6 +313,40 @@ describe('the cluster (registry off)', () => {
   });
 });
 
+describe('from an empty account: no initialImageTag', () => {
+  test("each built service starts from the seed's public image; redis still through the cache", () => {
+    const { template } = synth({ initialImageTag: undefined });
+    const deployments = deploymentManifests(template);
+
+    expect(
+      Object.fromEntries([...deployments].map(([name, resource]) => [name, imageOf(resource)])),
+    ).toEqual({
+      hasher: 'docker.io/dockercoins/hasher:v0.1',
+      rng: 'docker.io/dockercoins/rng:v0.1',
+      webui: 'docker.io/dockercoins/webui:v0.1',
+      worker: 'docker.io/dockercoins/worker:v0.1',
+      redis: `${ECR}/dockercoins-ecr-public/docker/library/redis:7.4`,
+    });
+    // No build annotations: the deployer's plan sees nothing to protect, and the first build
+    // replaces the image (test/lambda/deployer/plan.test.ts).
+    for (const resource of deployments.values()) {
+      expect(resource.objects[0]!.metadata).not.toHaveProperty('annotations');
+    }
+  });
+
+  test('a service with no public seed image is refused, naming it and the fix', () => {
+    expect(() =>
+      build({
+        initialImageTag: undefined,
+        services: [
+          ...SERVICES,
+          { name: 'miner', buildContext: 'miner', deployment: 'worker', container: 'miner' },
+        ],
+      }),
+    ).toThrow(/Service "miner" has no public seed image .*give initialImageTag/);
+  });
+});
+
 describe('DockerCoins in another namespace', () => {
   test('every object, the deployer Role and RoleBinding included, moves to that namespace', () => {
     const { template } = synth({ namespaces: ['dockercoins-prod'] });

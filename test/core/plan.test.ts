@@ -25,6 +25,8 @@ import type {
   TargetRef,
 } from '../../core/types';
 import { HASHER, event, setVariables, settings } from '../fixtures/events/fixtures';
+import { SEED_IMAGES } from '../../lib/config';
+import { dockerCoinsManifests } from '../../lib/k8s/dockercoins';
 import { differences, kubectlPatched, removeTempDirs } from '../k8s/kubectl';
 
 const SETTINGS = settings();
@@ -671,6 +673,35 @@ describe('runningImage and image references', () => {
 
 describe('the patch, applied by kubectl', () => {
   afterAll(removeTempDirs);
+
+  test("Given the seed's public image that a created cluster starts from (no annotations), when the first build is planned and applied, then it replaces the image", () => {
+    // The hasher Deployment exactly as DockerCoinsCluster installs it without initialImageTag.
+    const rendered = dockerCoinsManifests({
+      registry: SEED_IMAGES.registry,
+      tag: SEED_IMAGES.tag,
+      redisImage: 'docker.io/library/redis:7.4',
+      namespace: 'dockercoins',
+    }).find((o) => o.kind === 'Deployment' && o.metadata.name === 'hasher');
+    // What the API server adds on create.
+    const seeded = {
+      ...rendered,
+      metadata: { ...rendered?.metadata, resourceVersion: '1042', generation: 1 },
+    } as unknown as Deployment;
+
+    const step = planTarget(TARGET, IMAGE, seeded, NOW, DEPLOYER);
+
+    if (step.action !== 'patch') throw new Error(`expected a patch: ${step.detail}`);
+    expect(step.from).toEqual({ image: 'docker.io/dockercoins/hasher:v0.1', tag: 'v0.1' });
+    const after = kubectlPatched(seeded, step.patch);
+    expect(after.spec?.template?.spec?.containers?.map((c) => [c.name, c.image])).toEqual([
+      ['hasher', `${HASHER.repositoryUri}:6e0de7938dda@${HASHER.digest}`],
+    ]);
+    expect(after.metadata.annotations).toMatchObject({
+      [ANNOTATIONS.tag]: '6e0de7938dda',
+      [ANNOTATIONS.buildNumber]: '55',
+      [ANNOTATIONS.deployedBy]: 'deployer',
+    });
+  });
 
   test('Given a Deployment with a second container and annotations of its own, when our patch is applied, then only the image and our annotations change', () => {
     const deployment = live({

@@ -75,6 +75,35 @@ function registryManifestProperties(s: Synthesized): string | undefined {
   return JSON.stringify(resources[logicalId(stack, manifest?.node.defaultChild)]?.Properties);
 }
 
+describe('createCluster from an empty account (no initialImageTag)', () => {
+  test("one app: every stack synthesizes, DockerCoins runs the seed's public images, and builds still deploy to it", () => {
+    const s = synthApp({ sourceOwner: 'acme', createCluster: true });
+
+    expect([...s.resources.keys()].sort()).toEqual([
+      'DockerCoins-Builds',
+      'DockerCoins-Cluster',
+      'DockerCoins-Deployer',
+      'DockerCoins-Registry',
+    ]);
+    expect([...deploymentProperties(s).values()].join('\n')).toContain(
+      'docker.io/dockercoins/hasher:v0.1',
+    );
+    // The deployer is deployed after the cluster, and so can patch the seeded Deployments.
+    expect(s.stacks.deployer.dependencies).toContain(clusterStack(s));
+  });
+
+  test('setting initialImageTag later re-applies only the built Deployments, with it', () => {
+    const seeded = synthApp({ sourceOwner: 'acme', createCluster: true });
+    const tagged = synthApp(CLUSTER);
+
+    expect(
+      changedDeployments(seeded, tagged)
+        .map((k) => k.split(' ')[0])
+        .sort(),
+    ).toEqual(['hasher', 'rng', 'webui', 'worker']);
+  });
+});
+
 describe('createCluster off (the default)', () => {
   test("createStacks makes no Cluster stack, and nothing EKS but the deployer's access entry", () => {
     const s = synthApp({ sourceOwner: 'acme' });
@@ -198,7 +227,7 @@ describe('the stack refuses a configuration without a cluster to create', () => 
           registry: config.registry,
           cluster: config.cluster,
         }),
-    ).toThrow(/needs createCluster=true and an initialImageTag \(got createCluster=false/);
+    ).toThrow(/needs createCluster=true \(got createCluster=false/);
   });
 
   test('an extra service without a Deployment fails synth, naming it', () => {

@@ -5,6 +5,13 @@ import { App, AppProps } from 'aws-cdk-lib';
 /** The repository root, resolved from this file, never from the working directory. */
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 
+/**
+ * How cdk.json ran the app before bin/cdk-app.js (ts-node, transpile-only per tsconfig.json, and
+ * CDK's built-in template validation on): the bench's baseline for the whole `npx cdk synth`, and
+ * the way test/bin.test.ts checks that the templates are the same either way.
+ */
+export const TS_NODE_APP = 'npx ts-node --prefer-ts-exts bin/app.ts';
+
 /** The feature flags in cdk.json: tests synthesize what `cdk synth` synthesizes. */
 export const CDK_JSON_CONTEXT = (
   JSON.parse(readFileSync(path.join(REPO_ROOT, 'cdk.json'), 'utf8')) as {

@@ -16,7 +16,9 @@ export class Buildah {
   constructor(root: string = mkdtempSync(path.join(tmpdir(), 'ship-buildah-'))) {
     const probe = spawnSync('sh', ['-c', 'command -v buildah'], { encoding: 'utf8' });
     if (probe.status !== 0) {
-      throw new Error('buildah is not on PATH: apt-get install -y buildah (.ci/run does)');
+      throw new Error(
+        'buildah is not on PATH: apt-get install -y buildah (npm test does, through scripts/ensure-test-tools.sh)',
+      );
     }
     this.root = root;
     mkdirSync(path.join(root, 'graph'), { recursive: true });

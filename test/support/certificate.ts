@@ -98,7 +98,7 @@ function openssl(commonName: string, args: string[]): void {
   const made = spawnSync('openssl', args, { encoding: 'utf8' });
   if (made.error !== undefined || made.status !== 0) {
     throw new Error(
-      `openssl could not make a certificate for ${commonName} (apt-get install -y openssl; .ci/run does): ` +
+      `openssl could not make a certificate for ${commonName} (apt-get install -y openssl; npm test does, through scripts/ensure-test-tools.sh): ` +
         (made.error?.message ?? made.stderr),
     );
   }

@@ -12,7 +12,7 @@ export function cfnLintFindings(templates: readonly string[]): string[] {
   });
   if (lint.error !== undefined || lint.status === null) {
     throw new Error(
-      `cfn-lint could not run (${lint.error?.message ?? `signal ${lint.signal}`}); .ci/run installs it.`,
+      `cfn-lint could not run (${lint.error?.message ?? `signal ${lint.signal}`}): it comes with this kind of machine (pip install cfn-lint).`,
     );
   }
   // Exit status is a bit field: 2 errors, 4 warnings, 8 informational; 1 is a crash.

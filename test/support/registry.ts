@@ -69,7 +69,10 @@ function requireTool(tool: string, fix: string): void {
 
 /** An htpasswd file's text for these users, made by the real `htpasswd -B` (bcrypt). */
 export function htpasswdFile(users: readonly RegistryUser[]): string {
-  requireTool('htpasswd', 'apt-get install -y apache2-utils (.ci/run does)');
+  requireTool(
+    'htpasswd',
+    'apt-get install -y apache2-utils (npm test does, through scripts/ensure-test-tools.sh)',
+  );
   return users
     .map((user) => {
       const made = spawnSync('htpasswd', ['-Bbn', user.username, user.password], {
@@ -110,7 +113,10 @@ async function waitUntilServing(
  * `/v2/`. Callers must `stop()` it (in `afterAll`).
  */
 export async function startRegistry(options: StartRegistryOptions = {}): Promise<RunningRegistry> {
-  requireTool('docker-registry', 'apt-get install -y docker-registry (.ci/run does)');
+  requireTool(
+    'docker-registry',
+    'apt-get install -y docker-registry (npm test does, through scripts/ensure-test-tools.sh)',
+  );
   const work = mkdtempSync(path.join(tmpdir(), 'ship-registry-'));
   const dataDir = options.dataDir ?? path.join(work, 'data');
   mkdirSync(dataDir, { recursive: true });
