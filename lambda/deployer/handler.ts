@@ -4,6 +4,14 @@
  * published. Thin: parse → plan → apply live in their own modules, collaborators come from a
  * factory (adapters/ in production, local emulators in tests).
  *
+ * Two ways in:
+ * - the deploy workflow's Deploy step (the state machine the build rule starts) passes
+ *   `{ event, execution }` and gets a {@link DeployStepOutput}: the deployed Deployments to
+ *   verify, and the deploy's notification, which the Report step sends with the verdicts. A
+ *   transient failure throws `TransientError`, which the Task retries; nothing is published.
+ * - a direct invocation with the event alone (a redrive of an old dead-letter message) deploys
+ *   and publishes as before, without verification.
+ *
  * Failure contract with Lambda's asynchronous invocation:
  * - an invalid event is refused, reported and NOT retried (returning normally);
  * - a transient failure (429, 5xx, timeouts, the API down) of any target, after bounded retries
@@ -11,6 +19,8 @@
  *   destination queue. Retries are safe: what was deployed is skipped as `already-running`.
  */
 import type { DeployerSettings } from '../../lib/deployer-contract';
+import { deadlineOf, rollsBack, type VerifySettings } from '../../lib/verify-contract';
+import type { DeployStepOutput, VerifyItem } from '../workflow';
 import { applyBuild, needsRetry, type Retry } from '../../core/apply';
 import {
   describeBuildPlan,
@@ -42,6 +52,8 @@ export interface DeployerDeps {
   readonly telemetry: Telemetry;
   readonly retry: Retry;
   readonly now: () => Date;
+  /** Deadlines, poll interval, rollback per environment (the Deploy step's targets carry them). */
+  readonly verify: VerifySettings;
 }
 
 /** What an invocation returns (visible to synchronous invokers and tests). */
@@ -62,24 +74,150 @@ export interface InvocationContext {
  */
 export function makeHandler(
   createDeps: () => DeployerDeps,
-): (event: unknown, context?: InvocationContext) => Promise<DeployerResult> {
+): DeployerHandler {
   let deps: DeployerDeps | undefined;
-  return async (event, context) => {
+  return (async (event: unknown, context?: InvocationContext) => {
     deps ??= createDeps();
     const { telemetry } = deps;
     const { logger } = telemetry;
     logger.resetKeys();
     if (context?.awsRequestId !== undefined) logger.appendKeys({ requestId: context.awsRequestId });
     try {
+      const step = stepPayload(event);
+      if (step !== undefined) {
+        logger.appendKeys({ execution: step.execution });
+        return await deployStep(step.event, step.execution, deps);
+      }
       return await handle(event, deps);
     } finally {
       telemetry.flush();
     }
-  };
+  }) as DeployerHandler;
+}
+
+/** The Deploy step's payload (lib/constructs/deploy-workflow.ts). */
+export interface DeployStepInput {
+  /** The EventBridge event that started the execution. */
+  readonly event: unknown;
+  /** `$$.Execution.Id`: the verification lease names it. */
+  readonly execution: string;
+}
+
+/** The deploy function: a workflow step, or (a bare event) a direct deploy. */
+export interface DeployerHandler {
+  (input: DeployStepInput, context?: InvocationContext): Promise<DeployStepOutput>;
+  (event: unknown, context?: InvocationContext): Promise<DeployerResult>;
 }
 
 /** The Lambda entry point (`handler` in the construct): production collaborators, from the environment. */
 export const handler = makeHandler(() => productionDeps(process.env));
+
+/** The Deploy step's payload, `{ event, execution }`; undefined for a bare event. */
+function stepPayload(payload: unknown): { event: unknown; execution: string } | undefined {
+  if (payload === null || typeof payload !== 'object') return undefined;
+  const { event, execution } = payload as Record<string, unknown>;
+  if (event === undefined || typeof execution !== 'string' || execution === '') return undefined;
+  return { event, execution };
+}
+
+/** The Deploy step: deploy, then hand the deployed Deployments to the Verify map. */
+async function deployStep(
+  event: unknown,
+  execution: string,
+  deps: DeployerDeps,
+): Promise<DeployStepOutput> {
+  const { telemetry, settings } = deps;
+  const { logger } = telemetry;
+  let build: BuildRecord;
+  try {
+    build = await readBuild(event, deps);
+  } catch (error) {
+    if (!(error instanceof InvalidEventError)) throw error;
+    logger.error('event refused', { field: error.field, reason: error.message, event });
+    telemetry.recordInvalidEvent(error);
+    return {
+      status: 'invalid',
+      summary: `event refused: ${error.field}: ${error.message}`,
+      targets: [],
+      notification: {
+        subject: 'DockerCoins deploy: event refused',
+        message:
+          `An event reached the deployer but was not deployed, and will not be retried.\n\n` +
+          `Field: ${error.field}\nProblem: ${error.message}\n\nThe event is in the execution's input.`,
+      },
+    };
+  }
+  logger.appendKeys({
+    buildArn: build.buildArn,
+    builtService: build.service,
+    buildNumber: build.buildNumber,
+    commit: build.commit,
+  });
+  const outcome = await applyBuild(build, settings, {
+    images: deps.images,
+    clusters: deps.clusters,
+    retry: deps.retry,
+    now: deps.now,
+    deployedBy: 'deployer',
+    onPlan: (plan) =>
+      logger.info('ref' in plan ? describeTargetPlan(plan) : describeBuildPlan(plan), {
+        event: 'plan',
+      }),
+  });
+  const summary = describeOutcome(outcome);
+  logOutcome(outcome, summary, telemetry);
+  telemetry.recordOutcome(outcome);
+  if (needsRetry(outcome)) {
+    // The Task retries (what was deployed is then `already-running`); past its retries the
+    // execution fails, the alarm fires, and a person redrives it.
+    throw new TransientError(`deploy incomplete, will be retried: ${summary}`);
+  }
+  const acceptedAt = deps.now().toISOString();
+  const targets: VerifyItem[] =
+    outcome.kind === 'skipped'
+      ? []
+      : outcome.targets.flatMap((t) =>
+          t.status !== 'deployed' || t.generation === undefined
+            ? []
+            : [
+                {
+                  target: {
+                    environment: t.ref.environment.name,
+                    namespace: t.ref.environment.namespace,
+                    clusterName: t.ref.environment.clusterName,
+                    deployment: t.ref.target.deployment,
+                    container: t.ref.target.container,
+                    image: t.to.image,
+                    digest: t.to.digest,
+                    generation: t.generation,
+                    ...(t.from === undefined ? {} : { previousImage: t.from.image }),
+                    build: build.buildNumber,
+                    startedAt: acceptedAt,
+                    buildEndedAt: build.finishedAt.toISOString(),
+                    deadlineSeconds: deadlineOf(deps.verify, t.ref.service),
+                    phase: 'verify' as const,
+                    execution,
+                  },
+                  pollSeconds: deps.verify.pollSeconds,
+                  rollback: rollsBack(deps.verify, t.ref.environment.name),
+                },
+              ],
+        );
+  return {
+    status: 'done',
+    summary,
+    build: {
+      service: build.service,
+      buildNumber: build.buildNumber,
+      commit: build.commit,
+      imageTag: build.imageTag,
+      buildArn: build.buildArn,
+      finishedAt: build.finishedAt.toISOString(),
+    },
+    targets,
+    notification: formatNotification(outcome),
+  };
+}
 
 async function handle(event: unknown, deps: DeployerDeps): Promise<DeployerResult> {
   const { telemetry, settings } = deps;

@@ -5,6 +5,7 @@
  * emulators), one retry policy for every call. Built once per container.
  */
 import { parseDeployerSettings } from '../../lib/deployer-contract';
+import { parseVerifySettings } from '../../lib/verify-contract';
 import { createBuildLookup, newCodeBuildClient } from './adapters/codebuild';
 import { createImageVerifier, newEcrClient } from './adapters/ecr';
 import { createClusterConnector, newEksClient } from '../../core/aws/eks';
@@ -46,5 +47,6 @@ export function productionDeps(
         logger.warn('retrying', { attempt, delayMs, reason: error.message }),
     }),
     now: () => new Date(),
+    verify: parseVerifySettings(env),
   };
 }
