@@ -19,7 +19,9 @@ import {
   type StrategicMergePatch,
   type TargetOutcome,
   type TargetPlan,
+  type RunningImage,
   type TargetRef,
+  type VerifyTarget,
 } from './types';
 
 /** Runs an operation again on TransientError, a bounded number of times, then rethrows. */
@@ -34,6 +36,19 @@ export interface ApplyDeps {
   readonly deployedBy: 'deployer' | 'ship';
   /** Told each decision as it is made, the build's and each Deployment's (for logs). */
   readonly onPlan?: (plan: BuildPlan | TargetPlan) => void;
+  /**
+   * Deploy with verification: each PATCH writes the verification record naming `execution`, and
+   * each deployed (or leased) target's outcome carries the {@link VerifyTarget} to verify.
+   * @default - no verification record; outcomes carry no `verify`
+   */
+  readonly verification?: ApplyVerification;
+}
+
+export interface ApplyVerification {
+  /** The Step Functions execution id (`$$.Execution.Id`), or `ship:<user>`. */
+  readonly execution: string;
+  /** The verify deadline of a target's service and environment, in seconds. */
+  readonly deadlineSeconds: (ref: TargetRef) => number;
 }
 
 /**
@@ -76,7 +91,23 @@ export async function applyBuild(
 
   const targets = await Promise.all(
     plan.targets.map((ref) =>
-      deployTarget(ref, plan.image, deps, { deployedBy: deps.deployedBy }, build.finishedAt),
+      deployTarget(
+        ref,
+        plan.image,
+        deps,
+        {
+          deployedBy: deps.deployedBy,
+          ...(deps.verification === undefined
+            ? {}
+            : {
+                verification: {
+                  execution: deps.verification.execution,
+                  deadlineSeconds: deps.verification.deadlineSeconds(ref),
+                },
+              }),
+        },
+        build.finishedAt,
+      ),
     ),
   );
   return { kind: 'applied', build, targets };
@@ -166,6 +197,42 @@ async function conditionalPatch<T>(
 /** What deploying one Deployment needs: the deployer's collaborators without the registry. */
 export type TargetDeps = Pick<ApplyDeps, 'clusters' | 'retry' | 'now' | 'onPlan'>;
 
+/** The Deploy step's output per target: what Step Functions' Map verifies. */
+export function verifyTargets(outcome: DeployOutcome): VerifyTarget[] {
+  if (outcome.kind !== 'applied') return [];
+  return outcome.targets.flatMap((t) =>
+    (t.status === 'deployed' || t.status === 'skipped') && t.verify !== undefined ? [t.verify] : [],
+  );
+}
+
+function verifyTarget(
+  ref: TargetRef,
+  image: DesiredImage,
+  from: RunningImage | undefined,
+  generation: number,
+  startedAt: Date,
+  since: Date,
+  options: NonNullable<PlanOptions['verification']>,
+): VerifyTarget {
+  return {
+    environment: ref.environment.name,
+    namespace: ref.environment.namespace,
+    clusterName: ref.environment.clusterName,
+    deployment: ref.target.deployment,
+    container: ref.target.container,
+    image: image.image,
+    digest: image.digest,
+    generation,
+    ...(from === undefined || from.image === image.image ? {} : { previousImage: from.image }),
+    build: image.buildNumber ?? 0,
+    startedAt: startedAt.toISOString(),
+    buildEndedAt: since.toISOString(),
+    deadlineSeconds: options.deadlineSeconds,
+    phase: 'verify',
+    execution: options.execution,
+  };
+}
+
 /**
  * Deploys an image to one Deployment: read, plan, PATCH conditional on what was read, and on a
  * 409 read and plan again. The deployer calls it for each target of a build; `ship deploy` and
@@ -202,17 +269,54 @@ export async function deployTarget(
           return {
             result: { status: 'failed', ref, reason: step.reason, to: image, detail: step.detail },
           };
-        case 'patch':
+        case 'lease':
           return {
             patch: step.patch,
             then: (patched) => ({
-              status: 'deployed',
+              status: 'skipped',
               ref,
+              reason: 'already-running',
               from: step.from,
               to: image,
-              generation: patched.metadata.generation,
-              latencyMs: deps.now().getTime() - since.getTime(),
+              detail: step.detail,
+              verify: verifyTarget(
+                ref,
+                image,
+                undefined,
+                patched.metadata.generation ?? step.generation,
+                deps.now(),
+                since,
+                planOptions.verification!,
+              ),
             }),
+          };
+        case 'patch':
+          return {
+            patch: step.patch,
+            then: (patched) => {
+              const now = deps.now();
+              return {
+                status: 'deployed',
+                ref,
+                from: step.from,
+                to: image,
+                generation: patched.metadata.generation,
+                latencyMs: now.getTime() - since.getTime(),
+                ...(planOptions.verification === undefined
+                  ? {}
+                  : {
+                      verify: verifyTarget(
+                        ref,
+                        image,
+                        step.from,
+                        patched.metadata.generation ?? 0,
+                        now,
+                        since,
+                        planOptions.verification,
+                      ),
+                    }),
+              };
+            },
           };
       }
     });

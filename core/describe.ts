@@ -40,6 +40,8 @@ export function describeTargetPlan(plan: TargetPlan): string {
   switch (plan.action) {
     case 'patch':
       return `patch ${where}: ${fromTo(plan.from, plan.to)} (resourceVersion ${plan.resourceVersion})`;
+    case 'lease':
+      return `verify ${where}: runs ${plan.to.tag}@${shortDigest(plan.to.digest)} unverified (resourceVersion ${plan.resourceVersion})`;
     case 'skip':
       return `skip ${where}: ${plan.reason}`;
     case 'fail':

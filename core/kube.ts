@@ -18,6 +18,7 @@ import {
   TransientError,
   type Deployment,
   type KubeReader,
+  type Pod,
   type ReplicaSet,
   type StrategicMergePatch,
 } from './types';
@@ -391,6 +392,22 @@ export function createKubeClient(options: KubeClientOptions): HttpsKubeClient {
         );
       }
       return items as ReplicaSet[];
+    },
+    async listPods(namespace, labelSelector) {
+      const path =
+        `${basePath}/api/v1/namespaces/${encodeURIComponent(namespace)}/pods` +
+        `?labelSelector=${encodeURIComponent(labelSelector)}`;
+      const answer = await call('GET', path, undefined);
+      if (answer.status !== 200) throw failure('GET', path, answer);
+      const items = (parseJson('GET', path, answer) as { items?: unknown } | null)?.items;
+      if (!Array.isArray(items)) {
+        throw new PermanentError(
+          'rejected',
+          `GET ${path} on ${label}: the answer is not a PodList (no items array): ` +
+            `${JSON.stringify(answer.body.slice(0, 120))}`,
+        );
+      }
+      return items as Pod[];
     },
     close() {
       agent.destroy();

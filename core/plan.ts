@@ -20,6 +20,8 @@ import {
   ANNOTATIONS,
   type DeployerSettings,
   type EnvironmentSettings,
+  type RejectedDigest,
+  type VerificationRecord,
 } from '../lib/deployer-contract';
 import type {
   BuildPlan,
@@ -32,6 +34,7 @@ import type {
   TargetPlan,
   TargetRef,
 } from './types';
+import { readVerification } from './verify';
 
 /** How a person's deploy differs from the Lambda's. */
 export interface PlanOptions {
@@ -49,6 +52,25 @@ export interface PlanOptions {
    * @default false - the paused annotation is left as it is
    */
   readonly pause?: boolean;
+  /**
+   * Verify the change: the PATCH that changes the image also writes the verification record
+   * (`ship.dockercoins.io/verification`, state `verifying`) naming `execution` with a lease, and a
+   * Deployment that already runs the digest unverified gets an annotation-only PATCH taking the
+   * lease (plan action `lease`), unless another execution's lease holds (skip `verifying`) or the
+   * digest's verification is decided (skip `already-running`).
+   * @default - no record written; an already-running digest is skipped as before
+   */
+  readonly verification?: {
+    /** The Step Functions execution id, or `ship:<user>`. */
+    readonly execution: string;
+    /** The service's verify deadline; the lease is {@link leaseSeconds} of it. */
+    readonly deadlineSeconds: number;
+  };
+}
+
+/** How long an execution owns a verification: the verify deadline, a rollback's, and a margin. */
+export function leaseSeconds(deadlineSeconds: number): number {
+  return 2 * deadlineSeconds + 120;
 }
 
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
@@ -171,7 +193,7 @@ export function planTarget(
   const from = runningImage(live, ref.target.container);
   const annotations = live.metadata.annotations ?? {};
   const skip = (
-    reason: 'paused' | 'already-running' | 'older-build',
+    reason: 'paused' | 'already-running' | 'older-build' | 'digest-rejected' | 'verifying',
     detail: string,
   ): TargetPlan => ({
     action: 'skip',
@@ -189,11 +211,73 @@ export function planTarget(
         `${from?.image ?? 'what it runs'}. Resume with \`ship resume\`, or deploy by hand with \`ship deploy\`.`,
     );
   }
-  if (from?.digest === image.digest) {
+  const rejected = rejectedEntry(live, image.digest);
+  if (options.deployedBy === 'deployer' && rejected !== undefined) {
     return skip(
-      'already-running',
-      `already runs ${image.digest} (${from.image}); no rollout started.`,
+      'digest-rejected',
+      `${image.digest} failed verification here at ${rejected.at} (${rejected.reason}); it is never ` +
+        `deployed again automatically. It keeps running ${from?.image ?? 'what it runs'}. Deploy a fixed ` +
+        'build, or deploy this tag by hand with `ship deploy` (which takes it off the rejected list).',
     );
+  }
+  if (from?.digest === image.digest) {
+    const running = `already runs ${image.digest} (${from.image}); no rollout started`;
+    const verification = options.verification;
+    if (verification === undefined) return skip('already-running', `${running}.`);
+    const record = readVerification(live);
+    if (record !== undefined && record.digest === image.digest) {
+      if (record.state !== 'verifying') {
+        return skip(
+          'already-running',
+          `${running}; its verification: ${record.state} (${record.reason}).`,
+        );
+      }
+      const held = Date.parse(record.leaseUntil) > now.getTime();
+      if (record.execution !== verification.execution && held) {
+        return skip(
+          'verifying',
+          `${running}; ${record.execution} verifies it (lease until ${record.leaseUntil}): one verdict, by it.`,
+        );
+      }
+    }
+    const resourceVersion = live.metadata.resourceVersion;
+    if (resourceVersion === undefined || resourceVersion === '') {
+      return skip(
+        'already-running',
+        `${running}; without metadata.resourceVersion its verification cannot be taken.`,
+      );
+    }
+    const why =
+      record === undefined || record.digest !== image.digest
+        ? 'never verified'
+        : record.execution === verification.execution
+          ? 'verification resumed by its own execution'
+          : `the lease of ${record.execution} expired at ${record.leaseUntil}`;
+    return {
+      action: 'lease',
+      ref,
+      from,
+      to: image,
+      resourceVersion,
+      generation: live.metadata.generation ?? 0,
+      detail: `${where}: ${running}; ${why}: verifying it.`,
+      patch: {
+        metadata: {
+          resourceVersion,
+          annotations: {
+            [ANNOTATIONS.verification]: JSON.stringify(
+              verifyingRecord(
+                image,
+                verification,
+                live.metadata.generation ?? 0,
+                now,
+                'verifying what runs',
+              ),
+            ),
+          },
+        },
+      },
+    };
   }
   if (
     !options.allowOlder &&
@@ -228,8 +312,52 @@ export function planTarget(
     from,
     to: image,
     resourceVersion,
-    patch: imagePatch(ref, image, resourceVersion, now, options),
+    patch: imagePatch(ref, image, live, now, options),
   };
+}
+
+/** The record a verification starts with. */
+function verifyingRecord(
+  image: DesiredImage,
+  verification: NonNullable<PlanOptions['verification']>,
+  generation: number,
+  now: Date,
+  reason: string,
+): VerificationRecord {
+  return {
+    state: 'verifying',
+    image: image.image,
+    digest: image.digest,
+    ...(image.buildNumber === undefined ? {} : { build: image.buildNumber }),
+    execution: verification.execution,
+    generation,
+    since: now.toISOString(),
+    leaseUntil: new Date(
+      now.getTime() + leaseSeconds(verification.deadlineSeconds) * 1000,
+    ).toISOString(),
+    reason,
+  };
+}
+
+/** The rejected list on a Deployment, newest first; [] when absent or malformed. */
+export function rejectedDigests(live: Deployment): RejectedDigest[] {
+  const text = live.metadata.annotations?.[ANNOTATIONS.rejected];
+  if (text === undefined) return [];
+  try {
+    const value: unknown = JSON.parse(text);
+    return Array.isArray(value)
+      ? value.filter(
+          (e): e is RejectedDigest =>
+            typeof e === 'object' && e !== null && typeof (e as RejectedDigest).digest === 'string',
+        )
+      : [];
+  } catch {
+    return [];
+  }
+}
+
+function rejectedEntry(live: Deployment, digest: string): RejectedDigest | undefined {
+  return rejectedDigests(live).find((e) => e.digest === digest);
 }
 
 /**
@@ -240,10 +368,33 @@ export function planTarget(
 function imagePatch(
   ref: TargetRef,
   image: DesiredImage,
-  resourceVersion: string,
+  live: Deployment,
   now: Date,
   options: PlanOptions,
 ): StrategicMergePatch {
+  const resourceVersion = live.metadata.resourceVersion;
+  const rejected = rejectedDigests(live);
+  // A person deploying a rejected digest by hand takes it off the list.
+  const unrejected = rejected.some((e) => e.digest === image.digest)
+    ? {
+        [ANNOTATIONS.rejected]: JSON.stringify(rejected.filter((e) => e.digest !== image.digest)),
+      }
+    : {};
+  const verification =
+    options.verification === undefined
+      ? {}
+      : {
+          // Changing the template raises metadata.generation by exactly one.
+          [ANNOTATIONS.verification]: JSON.stringify(
+            verifyingRecord(
+              image,
+              options.verification,
+              (live.metadata.generation ?? 0) + 1,
+              now,
+              `verifying ${image.tag}`,
+            ),
+          ),
+        };
   // null removes an annotation (strategic merge): one the image does not give must not stay
   // behind, describing the image this one replaces.
   const known = (value: string | undefined): string | null => value ?? null;
@@ -262,6 +413,8 @@ function imagePatch(
         [ANNOTATIONS.deployedAt]: now.toISOString(),
         [ANNOTATIONS.deployedBy]: options.deployedBy,
         ...(options.pause === true ? { [ANNOTATIONS.paused]: 'true' } : {}),
+        ...unrejected,
+        ...verification,
       },
     },
     spec: {

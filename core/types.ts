@@ -133,13 +133,97 @@ export interface ReplicaSet {
   readonly status?: Readonly<Record<string, unknown>>;
 }
 
+/** The state of one container of a pod, as the kubelet reports it (v1 ContainerState). */
+export interface ContainerState {
+  readonly waiting?: { readonly reason?: string; readonly message?: string };
+  readonly running?: { readonly startedAt?: string };
+  readonly terminated?: {
+    readonly exitCode?: number;
+    readonly reason?: string;
+    readonly message?: string;
+    readonly finishedAt?: string;
+  };
+}
+
+/** v1 ContainerStatus: only the fields verification reads are typed. */
+export interface ContainerStatus {
+  readonly name: string;
+  readonly ready?: boolean;
+  readonly restartCount?: number;
+  readonly image?: string;
+  readonly state?: ContainerState;
+  readonly lastState?: ContainerState;
+  readonly [field: string]: unknown;
+}
+
+/** A v1 Pod as the API server returns it; only the fields verification reads are typed. */
+export interface Pod {
+  readonly apiVersion?: string;
+  readonly kind?: string;
+  readonly metadata: {
+    readonly name: string;
+    readonly namespace?: string;
+    readonly uid?: string;
+    readonly labels?: Readonly<Record<string, string>>;
+    readonly deletionTimestamp?: string;
+    readonly ownerReferences?: readonly {
+      readonly uid: string;
+      readonly kind?: string;
+      readonly name?: string;
+      readonly controller?: boolean;
+    }[];
+    readonly [field: string]: unknown;
+  };
+  readonly spec?: Readonly<Record<string, unknown>>;
+  readonly status?: {
+    readonly phase?: string;
+    readonly containerStatuses?: readonly ContainerStatus[];
+    readonly initContainerStatuses?: readonly ContainerStatus[];
+    readonly [field: string]: unknown;
+  };
+}
+
 /**
- * What a person's tool (`ship`) reads besides one Deployment: the ReplicaSets that keep a
- * Deployment's rollout history. The deployer Lambda never lists (its Role cannot).
+ * What reads a rollout besides one Deployment: the ReplicaSets that keep its history and the
+ * pods of its new ReplicaSet (verification). `ship` and the deployer's verify step list them;
+ * the deploy step only gets and patches.
  */
 export interface KubeReader extends KubeClient {
   /** The ReplicaSets of a namespace matching an equality label selector (`a=b,c=d`). */
   listReplicaSets(namespace: string, labelSelector: string): Promise<ReplicaSet[]>;
+  /** The pods of a namespace matching an equality label selector (`pod-template-hash=…`). */
+  listPods(namespace: string, labelSelector: string): Promise<Pod[]>;
+}
+
+/**
+ * One deployed Deployment to verify: the Deploy step's output per target (Step Functions' Map
+ * items, JSON as is), and what `ship` verifies in-process.
+ */
+export interface VerifyTarget {
+  /** The environment's name. */
+  readonly environment: string;
+  readonly namespace: string;
+  readonly clusterName: string;
+  readonly deployment: string;
+  readonly container: string;
+  /** The image deployed (for phase `rollback`: rolled back to), `repo:tag@sha256:…`. */
+  readonly image: string;
+  readonly digest: string;
+  /** The Deployment's generation the PATCH returned: status of older generations is not ours. */
+  readonly generation: number;
+  /** The image the PATCH replaced (for phase `rollback`: the failed one), when there was one. */
+  readonly previousImage?: string;
+  /** The build number of `image`, when known (0 when not). */
+  readonly build: number;
+  /** When the PATCH was accepted (ISO 8601): the deadline counts from it. */
+  readonly startedAt: string;
+  /** When the build ended (ISO 8601): TimeToReady counts from it. */
+  readonly buildEndedAt?: string;
+  /** The service's verify deadline. */
+  readonly deadlineSeconds: number;
+  readonly phase: 'verify' | 'rollback';
+  /** Who owns the verification: the Step Functions execution id, or `ship:<user>`. */
+  readonly execution: string;
 }
 
 /** Gives the client for an environment's cluster (DescribeCluster and the token, cached). */
@@ -186,7 +270,15 @@ export type TargetSkipReason =
   /** It runs a newer build of the same project: never downgrade. */
   | 'older-build'
   /** Automatic deploys of it are paused (annotation `ship.dockercoins.io/paused`). */
-  | 'paused';
+  | 'paused'
+  /**
+   * The digest failed verification on this Deployment (annotation `ship.dockercoins.io/rejected`):
+   * a retry or duplicate never deploys it again. Not `rejected`, which is a failure reason (the
+   * API server refused an answer).
+   */
+  | 'digest-rejected'
+  /** It already runs this digest and another execution verifies it now (its lease holds). */
+  | 'verifying';
 
 /** Why one Deployment could not be deployed to, permanently (retrying cannot help). */
 export type TargetFailureReason =
@@ -264,6 +356,21 @@ export type TargetPlan =
       readonly patch: StrategicMergePatch;
     }
   | {
+      /**
+       * It already runs the digest, unverified (or its verifier's lease expired): take the
+       * verification with an annotation-only PATCH conditional on `resourceVersion`.
+       */
+      readonly action: 'lease';
+      readonly ref: TargetRef;
+      readonly from: RunningImage | undefined;
+      readonly to: DesiredImage;
+      readonly resourceVersion: string;
+      /** The Deployment's generation as read (an annotation-only PATCH leaves it). */
+      readonly generation: number;
+      readonly patch: StrategicMergePatch;
+      readonly detail: string;
+    }
+  | {
       readonly action: 'skip';
       readonly ref: TargetRef;
       readonly reason: TargetSkipReason;
@@ -290,6 +397,8 @@ export type TargetOutcome =
       readonly generation: number | undefined;
       /** PATCH accepted minus build finished, in ms. */
       readonly latencyMs: number;
+      /** What to verify, when the deploy was made with verification (ApplyDeps.verification). */
+      readonly verify?: VerifyTarget;
     }
   | {
       readonly status: 'skipped';
@@ -298,6 +407,11 @@ export type TargetOutcome =
       readonly from: RunningImage | undefined;
       readonly to: DesiredImage;
       readonly detail: string;
+      /**
+       * `already-running` whose verification this execution took (resumable: deployed by an
+       * older deployer, by `ship --no-verify`, or its owner's lease expired): what to verify.
+       */
+      readonly verify?: VerifyTarget;
     }
   | {
       readonly status: 'failed';

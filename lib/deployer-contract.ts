@@ -151,7 +151,60 @@ export const ANNOTATIONS = {
    * the deployer skips it with reason `paused`. Absent or anything else: not paused.
    */
   paused: `${ANNOTATION_PREFIX}/paused`,
+  /**
+   * The verification of the image the Deployment runs (or rolled back to), JSON
+   * ({@link VerificationRecord}): who verifies it (the Step Functions execution, or `ship:<user>`)
+   * until when (its lease), and, once decided, the verdict and its reason. Written in the same
+   * PATCH as the image, and by annotation-only PATCHes conditional on the resourceVersion read.
+   */
+  verification: `${ANNOTATION_PREFIX}/verification`,
+  /** The last image verified Ready here, `repo:tag@sha256:…`: what a failed deploy rolls back to. */
+  verifiedImage: `${ANNOTATION_PREFIX}/verified-image`,
+  /** The build number (decimal) of the verified image. */
+  verifiedBuild: `${ANNOTATION_PREFIX}/verified-build`,
+  /** The 40-hex commit (or 12-hex commit tag) of the verified image. */
+  verifiedCommit: `${ANNOTATION_PREFIX}/verified-commit`,
+  /**
+   * Digests that failed verification here, JSON array of {@link RejectedDigest}, newest first, at
+   * most {@link MAX_REJECTED}: the deployer never deploys them again (skip `digest-rejected`);
+   * `ship deploy` of the tag by a person does, and takes the digest off the list.
+   */
+  rejected: `${ANNOTATION_PREFIX}/rejected`,
+  /** The image a rollback replaced (the failed one); the change-cause says why. */
+  rolledBackFrom: `${ANNOTATION_PREFIX}/rolled-back-from`,
 } as const;
+
+/** How many rejected digests a Deployment keeps (the newest). */
+export const MAX_REJECTED = 20;
+
+/** What {@link ANNOTATIONS.verification} holds. */
+export interface VerificationRecord {
+  readonly state: 'verifying' | 'verified' | 'failed' | 'rolled-back' | 'superseded' | 'changed';
+  /** The image verified (for `rolled-back`: the image rolled back to), `repo:tag@sha256:…`. */
+  readonly image: string;
+  readonly digest: string;
+  /** The build number of the image, when known. */
+  readonly build?: number;
+  /** The Step Functions execution id (ARN), or `ship:<user>`. */
+  readonly execution: string;
+  /** The Deployment's generation after the PATCH that deployed the image. */
+  readonly generation: number;
+  /** When verification started (ISO 8601). */
+  readonly since: string;
+  /** Until when the execution owns the verification (ISO 8601); past it, another may take it. */
+  readonly leaseUntil: string;
+  /** One line: what was decided and why, or what is being verified. */
+  readonly reason: string;
+}
+
+/** One entry of {@link ANNOTATIONS.rejected}. */
+export interface RejectedDigest {
+  readonly digest: string;
+  readonly build?: number;
+  readonly reason: string;
+  /** ISO 8601. */
+  readonly at: string;
+}
 
 // ---- the environment, written by the construct and read by the Lambda ----
 
