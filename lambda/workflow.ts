@@ -3,41 +3,12 @@
  * (lib/constructs/deploy-workflow.ts routes it). Every function returns the whole next state, so
  * the graph's JSONPaths always find their fields.
  */
+import type { Verdict, VerifyTarget } from '../core/verify';
 
-/**
- * One deployed Deployment to verify: the contract's `VerifyTarget` (docs/deploys.md; core/verify.ts
- * owns it once it lands, and this type then becomes its import).
- */
-export interface WorkflowTarget {
-  readonly environment: string;
-  readonly namespace: string;
-  readonly clusterName: string;
-  readonly deployment: string;
-  readonly container: string;
-  /** `repo:tag@sha256:…` deployed. */
-  readonly image: string;
-  readonly digest: string;
-  /** The Deployment's generation the PATCH returned. */
-  readonly generation: number;
-  /** The image it replaced. */
-  readonly previousImage?: string;
-  readonly build: number;
-  /** ISO: when the PATCH was accepted. */
-  readonly startedAt: string;
-  /** ISO: when the build ended (TimeToReady counts from it). */
-  readonly buildEndedAt?: string;
-  readonly deadlineSeconds: number;
-  readonly phase: 'verify' | 'rollback';
-  /** The execution that owns the verification lease. */
-  readonly execution: string;
-}
-
-/** A verdict as the workflow reads it (`state` drives the Judge choice). */
-export interface WorkflowVerdict {
-  readonly state: 'progressing' | 'ready' | 'failed' | 'superseded' | 'changed';
-  readonly message: string;
-  readonly [field: string]: unknown;
-}
+/** One deployed Deployment to verify (core/verify.ts). */
+export type WorkflowTarget = VerifyTarget;
+/** A verdict (core/verify.ts); `state` drives the Judge choice. */
+export type WorkflowVerdict = Verdict;
 
 /** One Map iteration's state: what Check and Rollback take (as `item`) and return. */
 export interface VerifyItem {

@@ -21,7 +21,7 @@
 import type { DeployerSettings } from '../../lib/deployer-contract';
 import { deadlineOf, rollsBack, type VerifySettings } from '../../lib/verify-contract';
 import type { DeployStepOutput, VerifyItem } from '../workflow';
-import { applyBuild, needsRetry, type Retry } from '../../core/apply';
+import { applyBuild, needsRetry, verifyTargets, type Retry } from '../../core/apply';
 import {
   describeBuildPlan,
   describeOutcome,
@@ -72,9 +72,7 @@ export interface InvocationContext {
  * (settings are validated then; a bad setting fails every invocation with its name, and the
  * events wait in the dead-letter queue until the configuration is fixed and they are redriven).
  */
-export function makeHandler(
-  createDeps: () => DeployerDeps,
-): DeployerHandler {
+export function makeHandler(createDeps: () => DeployerDeps): DeployerHandler {
   let deps: DeployerDeps | undefined;
   return (async (event: unknown, context?: InvocationContext) => {
     deps ??= createDeps();
@@ -163,46 +161,26 @@ async function deployStep(
       logger.info('ref' in plan ? describeTargetPlan(plan) : describeBuildPlan(plan), {
         event: 'plan',
       }),
+    // Each PATCH takes the verification lease for this execution; a digest that already runs
+    // unverified is leased too (resumable), one another execution verifies is skipped.
+    verification: {
+      execution,
+      deadlineSeconds: (ref) => deadlineOf(deps.verify, ref.service),
+    },
   });
   const summary = describeOutcome(outcome);
   logOutcome(outcome, summary, telemetry);
   telemetry.recordOutcome(outcome);
   if (needsRetry(outcome)) {
-    // The Task retries (what was deployed is then `already-running`); past its retries the
-    // execution fails, the alarm fires, and a person redrives it.
+    // The Task retries (what was deployed is then `already-running` under our own lease, and
+    // verified); past its retries the execution fails, the alarm fires, a person redrives it.
     throw new TransientError(`deploy incomplete, will be retried: ${summary}`);
   }
-  const acceptedAt = deps.now().toISOString();
-  const targets: VerifyItem[] =
-    outcome.kind === 'skipped'
-      ? []
-      : outcome.targets.flatMap((t) =>
-          t.status !== 'deployed' || t.generation === undefined
-            ? []
-            : [
-                {
-                  target: {
-                    environment: t.ref.environment.name,
-                    namespace: t.ref.environment.namespace,
-                    clusterName: t.ref.environment.clusterName,
-                    deployment: t.ref.target.deployment,
-                    container: t.ref.target.container,
-                    image: t.to.image,
-                    digest: t.to.digest,
-                    generation: t.generation,
-                    ...(t.from === undefined ? {} : { previousImage: t.from.image }),
-                    build: build.buildNumber,
-                    startedAt: acceptedAt,
-                    buildEndedAt: build.finishedAt.toISOString(),
-                    deadlineSeconds: deadlineOf(deps.verify, t.ref.service),
-                    phase: 'verify' as const,
-                    execution,
-                  },
-                  pollSeconds: deps.verify.pollSeconds,
-                  rollback: rollsBack(deps.verify, t.ref.environment.name),
-                },
-              ],
-        );
+  const targets: VerifyItem[] = verifyTargets(outcome).map((target) => ({
+    target,
+    pollSeconds: deps.verify.pollSeconds,
+    rollback: rollsBack(deps.verify, target.environment),
+  }));
   return {
     status: 'done',
     summary,

@@ -22,7 +22,8 @@ export interface ReporterDeps {
 }
 
 /** Which end an iteration reached, as the Judge choice routed it. */
-export type VerifyOutcome = 'verified' | 'rolled-back' | 'verify-failed' | 'rollback-failed' | 'stopped';
+export type VerifyOutcome =
+  'verified' | 'rolled-back' | 'verify-failed' | 'rollback-failed' | 'stopped';
 
 export function outcomeOf(item: VerifyItem): VerifyOutcome {
   const state = item.verdict?.state;
@@ -33,7 +34,7 @@ export function outcomeOf(item: VerifyItem): VerifyOutcome {
 }
 
 const seconds = (verdict: VerifyItem['verdict']): number | undefined =>
-  typeof verdict?.seconds === 'number' ? verdict.seconds : undefined;
+  verdict?.state === 'ready' ? verdict.seconds : undefined;
 
 /** One line per Deployment, for people. */
 export function describeItem(item: VerifyItem): string {

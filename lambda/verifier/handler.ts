@@ -1,39 +1,29 @@
 /**
  * The verify function: the workflow's Check and Rollback steps for one deployed Deployment.
- * Thin: the judgement and the rollback rule are core/verify.ts and core/rollback.ts; this reads
- * the Map iteration's state, calls them, and returns the next state (lambda/workflow.ts).
+ * Thin: the judgement, the record and the rollback rule are core/verify.ts and core/rollback.ts;
+ * this reads the Map iteration's state, calls them, and returns the next state
+ * (lambda/workflow.ts).
  *
  * - `check`: reads the Deployment, its ReplicaSets and the new ReplicaSet's pods; the verdict
- *   (with the failure strike carried from the previous check) becomes `verdict`.
+ *   (with the failure strike carried from the previous check) becomes `verdict`. A final verdict
+ *   is recorded on the Deployment, except a failure the Rollback step is about to handle.
  * - `rollback`: one conditional PATCH back to the last verified image; on success the iteration
- *   goes on verifying the rollback (`phase: 'rollback'`), otherwise it ends failed with the reason.
+ *   goes on verifying the rollback (`phase: 'rollback'`), otherwise it ends with the reason.
  *   Never more than one rollback per iteration (`rollback` becomes false).
  *
- * A transient failure (the API server, EKS) throws `TransientError` after the core's bounded
- * retries: the Task retries it. Its bundle holds no ECR, CodeBuild or SNS client.
+ * A transient failure (the API server, EKS) throws `TransientError`: the Task retries it.
+ * Its bundle holds no ECR, CodeBuild or SNS client.
  */
+import { Logger } from '@aws-lambda-powertools/logger';
 import type { EnvironmentSettings } from '../../lib/deployer-contract';
+import { DEPLOYER_METRICS } from '../../lib/deployer-contract';
+import { createClusterConnector, newEksClient } from '../../core/aws/eks';
+import { applyRollback, recordVerdict } from '../../core/rollback';
 import type { KubeReader } from '../../core/types';
-import type { VerifyItem, VerifyStepInput, WorkflowTarget, WorkflowVerdict } from '../workflow';
-
-/** What core/rollback.ts's applyRollback tells: patched back to `to`, or why not. */
-export type RollbackResult =
-  | { readonly action: 'patch'; readonly to: string; readonly generation: number; readonly digest: string }
-  | { readonly action: 'none'; readonly reason: string };
-
-/** The core functions the steps call (core/verify.ts `check`, core/rollback.ts `applyRollback`). */
-export interface VerifierCore {
-  check(kube: KubeReader, target: WorkflowTarget, now: Date, previous?: unknown): Promise<WorkflowVerdict>;
-  applyRollback(
-    kube: KubeReader,
-    target: WorkflowTarget,
-    verdict: WorkflowVerdict,
-    now: Date,
-  ): Promise<RollbackResult>;
-}
+import { check, describeVerdict, type Verdict } from '../../core/verify';
+import type { VerifyItem, VerifyStepInput, WorkflowTarget } from '../workflow';
 
 export interface VerifierDeps {
-  readonly core: VerifierCore;
   /** The client of a target's cluster (DescribeCluster and the EKS token, cached per container). */
   readonly connect: (environment: EnvironmentSettings) => Promise<KubeReader>;
   readonly now: () => Date;
@@ -52,7 +42,7 @@ function environmentOf(target: WorkflowTarget): EnvironmentSettings {
   };
 }
 
-/** Refuses a payload that is not the workflow's (a version mismatch is not retried). */
+/** A payload that is not the workflow's (a version mismatch): not retried. */
 export class InvalidStepInputError extends Error {
   constructor(message: string) {
     super(message);
@@ -68,15 +58,21 @@ function readInput(input: unknown): VerifyStepInput {
     );
   }
   const target = object.item?.target;
-  if (target === undefined || typeof target.deployment !== 'string' || typeof target.execution !== 'string') {
+  if (
+    target === undefined ||
+    typeof target.deployment !== 'string' ||
+    typeof target.execution !== 'string'
+  ) {
     throw new InvalidStepInputError(
-      'item.target is missing or incomplete; the workflow sends the Deploy step\'s targets unchanged.',
+      "item.target is missing or incomplete; the workflow sends the Deploy step's targets unchanged.",
     );
   }
   return object as VerifyStepInput;
 }
 
-export function makeHandler(createDeps: () => VerifierDeps): (input: unknown) => Promise<VerifyItem> {
+export function makeHandler(
+  createDeps: () => VerifierDeps,
+): (input: VerifyStepInput) => Promise<VerifyItem> {
   let deps: VerifierDeps | undefined;
   return async (input) => {
     deps ??= createDeps();
@@ -84,41 +80,62 @@ export function makeHandler(createDeps: () => VerifierDeps): (input: unknown) =>
     const { target } = item;
     const kube = await deps.connect(environmentOf(target));
     const now = deps.now();
+    const where = `${target.environment}/${target.deployment}`;
     const keys = {
       environment: target.environment,
       deployment: target.deployment,
       phase: target.phase,
-      execution: target.execution,
     };
+
     if (action === 'check') {
-      const verdict = await deps.core.check(kube, target, now, item.verdict?.strike);
-      deps.log(`${target.environment}/${target.deployment}: ${verdict.state}: ${verdict.message}`, keys);
+      const previous = item.verdict?.state === 'progressing' ? item.verdict.strike : undefined;
+      const verdict = await check(kube, target, now, previous);
+      deps.log(`${where}: ${describeVerdict(verdict)}`, keys);
+      const rollsBackNext =
+        verdict.state === 'failed' && target.phase === 'verify' && item.rollback;
+      if (verdict.state !== 'progressing' && !rollsBackNext) {
+        await recordVerdict(kube, target, verdict, now);
+      }
       return { ...item, verdict };
     }
-    if (item.verdict?.state !== 'failed' || !item.rollback || target.phase !== 'verify') {
+
+    const failed = item.verdict;
+    if (failed?.state !== 'failed' || !item.rollback || target.phase !== 'verify') {
       return { ...item, rollback: false };
     }
-    const result = await deps.core.applyRollback(kube, target, item.verdict, now);
-    if (result.action === 'none') {
-      deps.log(`${target.environment}/${target.deployment}: not rolled back: ${result.reason}`, keys);
-      return { ...item, rollback: false, rollbackNote: result.reason };
+    const result = await applyRollback(kube, target, failed, now);
+    if (result.status === 'rolled-back') {
+      deps.log(`${where}: ${result.message}`, keys);
+      return {
+        target: result.target,
+        pollSeconds: item.pollSeconds,
+        rollback: false,
+        failure: failed,
+        rollbackNote: result.target.image,
+        verdict: { state: 'progressing', message: `${result.message}; verifying the rollback` },
+      };
     }
-    deps.log(`${target.environment}/${target.deployment}: rolled back to ${result.to}`, keys);
-    return {
-      target: {
-        ...target,
-        phase: 'rollback',
-        image: result.to,
-        digest: result.digest,
-        generation: result.generation,
-        previousImage: target.image,
-        startedAt: now.toISOString(),
-      },
-      pollSeconds: item.pollSeconds,
-      rollback: false,
-      failure: item.verdict,
-      rollbackNote: result.to,
-      verdict: { state: 'progressing', message: `rolled back to ${result.to}; verifying the rollback` },
-    };
+    deps.log(`${where}: not rolled back (${result.reason}): ${result.message}`, keys);
+    // Someone else changed the Deployment meanwhile: verification stops, as Check would say.
+    const verdict: Verdict =
+      result.reason === 'superseded' || result.reason === 'changed'
+        ? { state: 'changed', message: result.message }
+        : failed;
+    return { ...item, verdict, rollback: false, rollbackNote: result.message, failure: failed };
   };
 }
+
+/** The Lambda entry point: clusters of the function's region. */
+export const handler = makeHandler(() => {
+  const region = process.env.AWS_REGION;
+  if (region === undefined || region === '') {
+    throw new Error('AWS_REGION is not set; Lambda sets it in every function.');
+  }
+  const logger = new Logger({ serviceName: DEPLOYER_METRICS.serviceName });
+  const clusters = createClusterConnector({ eksClient: newEksClient, defaultRegion: region });
+  return {
+    connect: (environment) => clusters.connect(environment),
+    now: () => new Date(),
+    log: (message, keys) => logger.info(message, keys),
+  };
+});

@@ -59,7 +59,11 @@ export interface WorkflowFunctions {
   readonly verify: lambda.IFunction;
   readonly report: lambda.IFunction;
   /** Each Task's TimeoutSeconds: a little over its function's own timeout. */
-  readonly taskTimeouts: { readonly deploy: Duration; readonly verify: Duration; readonly report: Duration };
+  readonly taskTimeouts: {
+    readonly deploy: Duration;
+    readonly verify: Duration;
+    readonly report: Duration;
+  };
 }
 
 /** Builds the graph in `scope`; returns its start. */
@@ -125,12 +129,17 @@ export function deployWorkflow(scope: Construct, fns: WorkflowFunctions): sfn.IC
     comment: 'The poll interval of this service and environment',
     time: sfn.WaitTime.secondsPath('$.pollSeconds'),
   });
-  const state = (value: string): sfn.Condition => sfn.Condition.stringEquals('$.verdict.state', value);
-  const phase = (value: string): sfn.Condition => sfn.Condition.stringEquals('$.target.phase', value);
+  const state = (value: string): sfn.Condition =>
+    sfn.Condition.stringEquals('$.verdict.state', value);
+  const phase = (value: string): sfn.Condition =>
+    sfn.Condition.stringEquals('$.target.phase', value);
   const judge = new sfn.Choice(scope, S.judge, { comment: 'What the verdict means' })
     .when(state('progressing'), wait.next(check))
     .when(sfn.Condition.and(state('ready'), phase('verify')), new sfn.Succeed(scope, S.verified))
-    .when(sfn.Condition.and(state('ready'), phase('rollback')), new sfn.Succeed(scope, S.rolledBack))
+    .when(
+      sfn.Condition.and(state('ready'), phase('rollback')),
+      new sfn.Succeed(scope, S.rolledBack),
+    )
     .when(
       sfn.Condition.and(
         state('failed'),
@@ -139,7 +148,10 @@ export function deployWorkflow(scope: Construct, fns: WorkflowFunctions): sfn.IC
       ),
       rollback,
     )
-    .when(sfn.Condition.and(state('failed'), phase('verify')), new sfn.Succeed(scope, S.verifyFailed))
+    .when(
+      sfn.Condition.and(state('failed'), phase('verify')),
+      new sfn.Succeed(scope, S.verifyFailed),
+    )
     .when(state('failed'), new sfn.Succeed(scope, S.rollbackFailed))
     .when(
       sfn.Condition.or(state('superseded'), state('changed')),
@@ -150,7 +162,8 @@ export function deployWorkflow(scope: Construct, fns: WorkflowFunctions): sfn.IC
     .otherwise(
       new sfn.Fail(scope, S.unknownVerdict, {
         error: 'UnknownVerdict',
-        cause: 'The verify function returned a verdict this workflow does not know (a version mismatch).',
+        cause:
+          'The verify function returned a verdict this workflow does not know (a version mismatch).',
       }),
     );
   check.next(judge);

@@ -467,7 +467,7 @@ export class Deployer extends Construct {
     });
     this.verifyFunction = new nodejs.NodejsFunction(this, 'VerifierFunction', {
       description:
-        'Verifies a DockerCoins deploy: judges one Deployment\'s rollout, rolls it back when it failed',
+        "Verifies a DockerCoins deploy: judges one Deployment's rollout, rolls it back when it failed",
       entry: VERIFIER_ENTRY,
       handler: 'handler',
       projectRoot: REPO_ROOT,
@@ -495,7 +495,7 @@ export class Deployer extends Construct {
     });
     this.reportRole = new iam.Role(this, 'ReporterRole', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: 'The DockerCoins deploy reporter: publishes each build\'s verdicts',
+      description: "The DockerCoins deploy reporter: publishes each build's verdicts",
     });
     const reportPolicy = new iam.Policy(this, 'ReporterPolicy', {
       roles: [this.reportRole],
@@ -588,7 +588,8 @@ export class Deployer extends Construct {
       ...Object.values(verification.serviceDeadlines),
     );
     this.stateMachine = new sfn.StateMachine(this, 'Workflow', {
-      comment: 'DockerCoins: deploy a build, verify every Deployment, roll back what failed, report',
+      comment:
+        'DockerCoins: deploy a build, verify every Deployment, roll back what failed, report',
       stateMachineType: sfn.StateMachineType.STANDARD,
       definitionBody: sfn.DefinitionBody.fromChainable(
         deployWorkflow(this, {
@@ -777,8 +778,14 @@ export class Deployer extends Construct {
             title: 'Failures',
             width: 12,
             left: [
-              this.stateMachine.metricFailed({ period: Duration.minutes(5), label: 'Executions failed' }),
-              this.stateMachine.metricTimedOut({ period: Duration.minutes(5), label: 'Executions timed out' }),
+              this.stateMachine.metricFailed({
+                period: Duration.minutes(5),
+                label: 'Executions failed',
+              }),
+              this.stateMachine.metricTimedOut({
+                period: Duration.minutes(5),
+                label: 'Executions timed out',
+              }),
               metric(DEPLOYER_METRICS.failed, 'Sum', 'Deployments not deployed'),
               metric(DEPLOYER_METRICS.invalidEvents, 'Sum', 'Events refused'),
               ...[this.function, this.verifyFunction, this.reportFunction].map((fn, i) =>
@@ -812,7 +819,10 @@ export class Deployer extends Construct {
             width: 24,
             left: [
               this.stateMachine.metricStarted({ period: Duration.minutes(5), label: 'Started' }),
-              this.stateMachine.metricSucceeded({ period: Duration.minutes(5), label: 'Succeeded' }),
+              this.stateMachine.metricSucceeded({
+                period: Duration.minutes(5),
+                label: 'Succeeded',
+              }),
               this.stateMachine.metricFailed({ period: Duration.minutes(5), label: 'Failed' }),
             ],
           }),
@@ -1042,7 +1052,12 @@ function verificationSettings(props: DeployerProps): {
     }
   }
   return {
-    pollSeconds: seconds('pollInterval', v.pollInterval, VERIFY_DEFAULTS.pollSeconds, VERIFY_LIMITS.pollSeconds),
+    pollSeconds: seconds(
+      'pollInterval',
+      v.pollInterval,
+      VERIFY_DEFAULTS.pollSeconds,
+      VERIFY_LIMITS.pollSeconds,
+    ),
     deadlineSeconds: seconds(
       'deadline',
       v.deadline,
@@ -1078,7 +1093,7 @@ function acknowledgeWorkflow(
   Validations.of(deployer.stateMachine).acknowledge({
     id: 'AwsSolutions-SF2',
     reason:
-      'Every state\'s input, output and error is in the execution history and in the ALL-level execution log; ' +
+      "Every state's input, output and error is in the execution history and in the ALL-level execution log; " +
       'X-Ray would add cost and a wildcard IAM grant without telling more about a deploy.',
   });
   if (props.vpc !== undefined) {
