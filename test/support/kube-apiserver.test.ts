@@ -342,7 +342,7 @@ describe('GET a Deployment', () => {
   });
 
   test('Given a path the server does not serve, or a method it does not allow, then 404 and 405', async () => {
-    expect((await call<KubeStatus>('GET', '/api/v1/namespaces/x/pods')).status).toBe(404);
+    expect((await call<KubeStatus>('GET', '/api/v1/namespaces/x/secrets')).status).toBe(404);
     expect((await call<KubeStatus>('DELETE', DEPLOYMENT_PATH)).body.reason).toBe(
       'MethodNotAllowed',
     );

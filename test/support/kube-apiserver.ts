@@ -16,6 +16,24 @@ import {
   jsonMergePatch,
   strategicMerge,
 } from './strategic-merge';
+import {
+  ClusterSimulation,
+  type FateTarget,
+  type KubeEvent,
+  type KubePod,
+  type PodFate,
+} from './kube-controller';
+
+export type {
+  FateTarget,
+  KubeContainerState,
+  KubeContainerStatus,
+  KubeEvent,
+  KubePod,
+  KubePodCondition,
+  PodFate,
+} from './kube-controller';
+export { DEFAULT_FATE } from './kube-controller';
 
 // A Kubernetes API server for tests, as much of one as deploying and rollout status need, and
 // faithful there: EKS bearer tokens verified (SigV4 signature and signed cluster name), static
@@ -145,8 +163,9 @@ export interface KubeRequestAttributes {
   /** Who: an EKS token's access key id, a static token's user, a client certificate's CN. */
   readonly user: string;
   readonly verb: 'get' | 'list' | 'patch';
-  readonly apiGroup: 'apps';
-  readonly resource: 'deployments' | 'replicasets';
+  /** `apps` for deployments and replicasets, `` (the core group) for pods and events. */
+  readonly apiGroup: 'apps' | '';
+  readonly resource: 'deployments' | 'replicasets' | 'pods' | 'events';
   readonly namespace: string;
   /** undefined for a list. */
   readonly name: string | undefined;
@@ -206,8 +225,14 @@ export interface KubeApiServerOptions {
   readonly certificate?: SelfSignedCertificate;
   /** RBAC. @default - everything allowed (also settable later: `server.authorize = …`) */
   readonly authorize?: Authorizer;
-  /** The clock for tokens and timestamps. @default - the system clock */
+  /** The clock tokens are checked against. @default - the system clock */
   readonly now?: () => Date;
+  /**
+   * Where the simulated clock starts (see {@link KubeApiServer.tick}): objects' timestamps,
+   * condition times, pod states and the progress deadline read it; only tick() moves it.
+   * @default - `now()` at start, to the second
+   */
+  readonly startTime?: Date;
 }
 
 interface Fault {
@@ -266,12 +291,16 @@ function status(
   };
 }
 
-const groupResource = (resource: string): string => `${resource}.apps`;
+/** Resources of the core group (`/api/v1`); the others are of `apps`. */
+const CORE_RESOURCES: ReadonlySet<string> = new Set(['pods', 'events']);
+const groupOf = (resource: string): 'apps' | '' => (CORE_RESOURCES.has(resource) ? '' : 'apps');
+const groupResource = (resource: string): string =>
+  CORE_RESOURCES.has(resource) ? resource : `${resource}.apps`;
 
 function notFound(resource: string, name: string): KubeStatus {
   return status(404, `${groupResource(resource)} "${name}" not found`, {
     name,
-    group: 'apps',
+    ...(groupOf(resource) === '' ? {} : { group: 'apps' }),
     kind: resource,
   });
 }
@@ -464,6 +493,69 @@ function parseSelector(text: string): ((labels: Record<string, string>) => boole
   return (labels) => terms.every((t) => t(labels));
 }
 
+/** The fields each resource can be selected by (the API server's field label conversions). */
+const SELECTABLE_FIELDS: Readonly<Record<string, readonly string[]>> = {
+  deployments: ['metadata.name', 'metadata.namespace'],
+  replicasets: ['metadata.name', 'metadata.namespace', 'status.replicas'],
+  pods: [
+    'metadata.name',
+    'metadata.namespace',
+    'spec.nodeName',
+    'spec.restartPolicy',
+    'spec.schedulerName',
+    'spec.serviceAccountName',
+    'status.phase',
+    'status.podIP',
+  ],
+  events: [
+    'metadata.name',
+    'metadata.namespace',
+    'involvedObject.kind',
+    'involvedObject.namespace',
+    'involvedObject.name',
+    'involvedObject.uid',
+    'involvedObject.apiVersion',
+    'involvedObject.resourceVersion',
+    'involvedObject.fieldPath',
+    'reason',
+    'reportingComponent',
+    'source',
+    'type',
+  ],
+};
+
+/**
+ * A field selector (`a=b`, `a==b`, `a!=b`, comma-separated) for a resource: a predicate, or the
+ * error text the real server answers 400 with.
+ */
+function parseFieldSelector(
+  resource: string,
+  text: string,
+): ((object: unknown) => boolean) | string {
+  const terms: ((object: unknown) => boolean)[] = [];
+  for (const raw of text.split(',')) {
+    const term = raw.trim();
+    if (term === '') continue;
+    const m = /^([A-Za-z.]+)\s*(==|=|!=)\s*(.*)$/.exec(term);
+    if (m === null) return `invalid selector: '${text}'; can't understand '${term}'`;
+    const [, field = '', op, value = ''] = m;
+    if (!(SELECTABLE_FIELDS[resource] ?? []).includes(field)) {
+      return `field label not supported: ${field}`;
+    }
+    const path = field === 'source' ? ['source', 'component'] : field.split('.');
+    const read = (object: unknown): string => {
+      let at: unknown = object;
+      for (const part of path)
+        at = isJsonObject(at) ? (at as Record<string, unknown>)[part] : undefined;
+      return typeof at === 'string' || typeof at === 'number' || typeof at === 'boolean'
+        ? String(at)
+        : '';
+    };
+    terms.push(op === '!=' ? (o) => read(o) !== value : (o) => read(o) === value);
+  }
+  return (object) => terms.every((t) => t(object));
+}
+
 const key = (namespace: string, name: string): string => `${namespace}/${name}`;
 const timestamp = (date: Date): string => date.toISOString().replace(/\.\d{3}Z$/, 'Z');
 const clone = <T>(value: T): T => structuredClone(value);
@@ -492,6 +584,8 @@ export class KubeApiServer {
   private readonly deployments = new Map<string, KubeDeployment>();
   private readonly replicaSets = new Map<string, KubeReplicaSet>();
   private resourceVersion = 0;
+  /** The Deployment and ReplicaSet controllers and the kubelet, on the simulated clock. */
+  private readonly simulation: ClusterSimulation;
   private readonly faults: Fault[] = [];
   private readonly hangs: Hang[] = [];
   private conflicts = 0;
@@ -511,6 +605,20 @@ export class KubeApiServer {
     this.caData = Buffer.from(caPem).toString('base64');
     this.clusterName = options.clusterName;
     this.authorize = options.authorize;
+    const start = options.startTime ?? options.now?.() ?? new Date();
+    this.simulation = new ClusterSimulation(
+      {
+        deployments: () => [...this.deployments.values()],
+        replicaSetsOf: (deployment) =>
+          this.ownedReplicaSets(deployment.metadata.namespace!, deployment),
+        writeDeployment: (next, old) => {
+          this.store(next, old);
+        },
+        writeReplicaSet: (next, old) => this.storeReplicaSet(next, old),
+        nextResourceVersion: () => this.nextResourceVersion(),
+      },
+      Math.floor(start.getTime() / 1000) * 1000,
+    );
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       this.handle(req, res).catch((error: unknown) => {
         if (!res.headersSent && !res.destroyed) {
@@ -521,8 +629,81 @@ export class KubeApiServer {
     });
   }
 
-  private now(): Date {
+  /** The clock tokens are checked against (not the simulated one: tokens are signed by real clients). */
+  private tokenNow(): Date {
     return this.options.now?.() ?? new Date();
+  }
+
+  // ---- the simulated cluster: fates, the fake clock, pods and events ----
+
+  /**
+   * The simulated clock: creation timestamps, conditions, pod states. It starts at
+   * `options.startTime` and moves only with {@link tick}.
+   */
+  now(): Date {
+    return this.simulation.now();
+  }
+
+  /**
+   * Decides what becomes of the containers of `target` (an image exactly as the pod template
+   * names it, or a Deployment's containers, optionally of one image); `undefined` forgets the
+   * fate. Set it before or after the PATCH: a pod follows the most specific fate at each tick
+   * (Deployment and image, then Deployment, then image; else {@link DEFAULT_FATE}: Ready one
+   * tick after creation). A pod that changes fate starts that fate over from that tick.
+   */
+  setFate(target: FateTarget, fate: PodFate | undefined): void {
+    this.simulation.setFate(target, fate);
+  }
+
+  /**
+   * Advances the simulated clock by `seconds` (a whole number), one second at a time; each
+   * second the Deployment controller scales ReplicaSets, the ReplicaSet controller creates and
+   * deletes pods, the kubelet moves each container along its fate, and the ReplicaSet and
+   * Deployment statuses are written from the pods. Nothing of this happens without a tick:
+   * tests that drive statuses by hand (setStatus, completeRollout) never tick.
+   */
+  tick(seconds = 1): void {
+    this.simulation.tick(seconds);
+  }
+
+  /**
+   * Ticks one second at a time until `done()` holds, at most `maxSeconds`; returns the
+   * simulated seconds it took. Throws, naming `what`, when it does not happen in time.
+   */
+  tickUntil(done: () => boolean, maxSeconds: number, what = 'the condition'): number {
+    for (let waited = 0; ; waited += 1) {
+      if (done()) return waited;
+      if (waited >= maxSeconds) {
+        throw new Error(`tickUntil: ${what} did not happen in ${maxSeconds} simulated seconds`);
+      }
+      this.tick(1);
+    }
+  }
+
+  /** The pods of a namespace (copies), by name; with a label selector as the LIST takes it. */
+  pods(namespace: string, labelSelector = ''): KubePod[] {
+    const matches = parseSelector(labelSelector);
+    if (matches === undefined) throw new Error(`pods: cannot parse selector ${labelSelector}`);
+    return this.simulation.listPods(namespace).filter((p) => matches(p.metadata.labels));
+  }
+
+  /** The pods of a Deployment's current ReplicaSet (copies). */
+  podsOf(namespace: string, deployment: string): KubePod[] {
+    const stored = this.deployments.get(key(namespace, deployment));
+    if (stored === undefined) return [];
+    const current = this.ownedReplicaSets(namespace, stored).find(
+      (rs) =>
+        rs.metadata.labels?.[POD_TEMPLATE_HASH_LABEL] === podTemplateHash(stored.spec.template),
+    );
+    if (current === undefined) return [];
+    return this.simulation
+      .listPods(namespace)
+      .filter((p) => p.metadata.ownerReferences.some((o) => o.uid === current.metadata.uid));
+  }
+
+  /** The events of a namespace (copies), oldest first. */
+  events(namespace: string): KubeEvent[] {
+    return this.simulation.listEvents(namespace);
   }
 
   private nextResourceVersion(): string {
@@ -590,6 +771,7 @@ export class KubeApiServer {
     for (const rs of this.ownedReplicaSets(namespace, found)) {
       this.replicaSets.delete(key(namespace, rs.metadata.name));
     }
+    this.simulation.forgetDeployment(namespace, name);
     return this.deployments.delete(key(namespace, name));
   }
 
@@ -631,7 +813,9 @@ export class KubeApiServer {
   /**
    * What the controller writes when a rollout has finished: observedGeneration = generation,
    * every replica count = spec.replicas, conditions Available and Progressing
-   * (NewReplicaSetAvailable); the current ReplicaSet scaled to spec.replicas, older ones to 0.
+   * (NewReplicaSetAvailable); the current ReplicaSet scaled to spec.replicas, older ones to 0;
+   * the current ReplicaSet's pods Ready whatever their fate, the others' pods gone. The clock
+   * does not move.
    */
   completeRollout(namespace: string, name: string): KubeDeployment {
     const stored = this.deployments.get(key(namespace, name));
@@ -652,6 +836,15 @@ export class KubeApiServer {
         observedGeneration: rs.metadata.generation ?? 1,
       };
       this.storeReplicaSet(next, rs);
+    }
+    const owned = this.ownedReplicaSets(namespace, stored);
+    const current = owned.find((rs) => rs.metadata.labels?.[POD_TEMPLATE_HASH_LABEL] === hash);
+    if (current !== undefined) {
+      this.simulation.completePods(
+        stored,
+        current,
+        owned.filter((rs) => rs !== current),
+      );
     }
     const counts =
       replicas > 0
@@ -841,6 +1034,12 @@ export class KubeApiServer {
         },
         status: { replicas: 0 },
       };
+      this.simulation.noteReplicaSetCreated(
+        namespace,
+        name,
+        rs.metadata.name,
+        this.now().getTime(),
+      );
     } else {
       rs = clone(existing);
       const was = revisionOf(existing);
@@ -1021,10 +1220,11 @@ export class KubeApiServer {
     const route =
       /^\/apis\/apps\/v1\/namespaces\/([^/]+)\/(deployments|replicasets)(?:\/([^/]+))?$/.exec(
         url.pathname,
-      );
+      ) ?? /^\/api\/v1\/namespaces\/([^/]+)\/(pods|events)(?:\/([^/]+))?$/.exec(url.pathname);
     if (route === null) return send({ code: 404, body: status(404, undefined, {}) });
     const namespace = decodeURIComponent(route[1]!);
-    const resource = route[2] as 'deployments' | 'replicasets';
+    const resource = route[2] as KubeRequestAttributes['resource'];
+    const apiGroup = groupOf(resource);
     const name = route[3] === undefined ? undefined : decodeURIComponent(route[3]);
     const allowedMethods =
       name !== undefined && resource === 'deployments' ? ['GET', 'PATCH'] : ['GET'];
@@ -1032,7 +1232,7 @@ export class KubeApiServer {
     const verb = method === 'PATCH' ? 'patch' : name === undefined ? 'list' : 'get';
     if (
       this.authorize !== undefined &&
-      !this.authorize({ user, verb, apiGroup: 'apps', resource, namespace, name })
+      !this.authorize({ user, verb, apiGroup, resource, namespace, name })
     ) {
       const target =
         name === undefined ? groupResource(resource) : `${groupResource(resource)} "${name}"`;
@@ -1040,8 +1240,12 @@ export class KubeApiServer {
         code: 403,
         body: status(
           403,
-          `${target} is forbidden: User "${user}" cannot ${verb} resource "${resource}" in API group "apps" in the namespace "${namespace}"`,
-          { ...(name === undefined ? {} : { name }), group: 'apps', kind: resource },
+          `${target} is forbidden: User "${user}" cannot ${verb} resource "${resource}" in API group "${apiGroup}" in the namespace "${namespace}"`,
+          {
+            ...(name === undefined ? {} : { name }),
+            ...(apiGroup === '' ? {} : { group: apiGroup }),
+            kind: resource,
+          },
         ),
       });
     }
@@ -1053,23 +1257,24 @@ export class KubeApiServer {
     }
 
     if (method === 'GET' && name !== undefined) {
-      const found =
+      const found: unknown =
         resource === 'deployments'
           ? this.deployments.get(key(namespace, name))
-          : this.replicaSets.get(key(namespace, name));
-      return send(
-        found === undefined
-          ? { code: 404, body: notFound(resource, name) }
-          : { code: 200, body: found },
-      );
+          : resource === 'replicasets'
+            ? this.replicaSets.get(key(namespace, name))
+            : resource === 'pods'
+              ? this.simulation.getPod(namespace, name)
+              : this.simulation.listEvents(namespace).find((e) => e.metadata.name === name);
+      if (found === undefined) return send({ code: 404, body: notFound(resource, name) });
+      return send({
+        code: 200,
+        body:
+          resource === 'events'
+            ? { kind: 'Event', apiVersion: 'v1', ...(found as KubeEvent) }
+            : found,
+      });
     }
     if (method === 'GET') {
-      if (url.searchParams.has('fieldSelector')) {
-        return send({
-          code: 400,
-          body: status(400, 'fieldSelector is not implemented by the in-test API server'),
-        });
-      }
       const selectorText = url.searchParams.get('labelSelector') ?? '';
       const matches = parseSelector(selectorText);
       if (matches === undefined) {
@@ -1081,16 +1286,43 @@ export class KubeApiServer {
           ),
         });
       }
-      const source = resource === 'deployments' ? this.deployments : this.replicaSets;
-      const items = [...source.values()]
-        .filter((o) => o.metadata.namespace === namespace && matches(o.metadata.labels ?? {}))
-        .sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1))
-        .map(({ apiVersion: _a, kind: _k, ...rest }) => rest);
+      const fields = parseFieldSelector(resource, url.searchParams.get('fieldSelector') ?? '');
+      if (typeof fields === 'string') return send({ code: 400, body: status(400, fields) });
+      const source: { metadata: { labels?: Record<string, string> } }[] =
+        resource === 'deployments'
+          ? [...this.deployments.values()].filter((o) => o.metadata.namespace === namespace)
+          : resource === 'replicasets'
+            ? [...this.replicaSets.values()].filter((o) => o.metadata.namespace === namespace)
+            : resource === 'pods'
+              ? this.simulation.listPods(namespace)
+              : this.simulation.listEvents(namespace);
+      const items = source
+        .filter((o) => matches(o.metadata.labels ?? {}) && fields(o))
+        .map((o) => {
+          // List items carry no apiVersion or kind, as the real server sends them.
+          const rest: Record<string, unknown> = { ...o };
+          delete rest.apiVersion;
+          delete rest.kind;
+          return rest;
+        });
+      // etcd lists by key: by name within the namespace.
+      items.sort((a, b) => {
+        const an = (a.metadata as { name: string }).name;
+        const bn = (b.metadata as { name: string }).name;
+        return an < bn ? -1 : an > bn ? 1 : 0;
+      });
+      const LIST_KINDS = {
+        deployments: ['DeploymentList', 'apps/v1'],
+        replicasets: ['ReplicaSetList', 'apps/v1'],
+        pods: ['PodList', 'v1'],
+        events: ['EventList', 'v1'],
+      } as const;
+      const [kind, apiVersion] = LIST_KINDS[resource];
       return send({
         code: 200,
         body: {
-          kind: resource === 'deployments' ? 'DeploymentList' : 'ReplicaSetList',
-          apiVersion: 'apps/v1',
+          kind,
+          apiVersion,
           metadata: { resourceVersion: String(this.resourceVersion) },
           items,
         },
@@ -1180,7 +1412,7 @@ export class KubeApiServer {
     const verified = verifyEksToken(token, {
       clusterName: this.options.clusterName,
       credentials: this.options.credentials,
-      now: this.now(),
+      now: this.tokenNow(),
       ...(this.options.region === undefined ? {} : { region: this.options.region }),
     });
     if (!verified.ok) {

@@ -1,0 +1,417 @@
+import { Agent, request } from 'node:https';
+import { rolloutStatus, type RolloutStatus } from '../../core/rollout';
+import type { Deployment } from '../../core/types';
+import {
+  POD_TEMPLATE_HASH_LABEL,
+  startKubeApiServer,
+  type KubeApiServer,
+  type KubeContainerStatus,
+  type KubeDeployment,
+  type KubePod,
+  type PodFate,
+} from './kube-apiserver';
+
+// The Deployment controller, ReplicaSet controller and kubelet of the in-test API server, on its
+// fake clock: rollouts judged by kubectl's rules (core/rollout.ts) at every simulated second, and
+// pod states with the kubelet's reasons, messages and back-off timings.
+
+const NS = 'dockercoins';
+const START = new Date('2026-12-06T12:00:00Z');
+const REPO = '123456789012.dkr.ecr.eu-west-1.amazonaws.com/dockercoins/hasher';
+const image = (n: number): string =>
+  `${REPO}:${String(n).repeat(12)}@sha256:${String(n).repeat(64)}`;
+const V1 = image(1);
+
+const TOKEN = 'sim-token';
+
+let kube: KubeApiServer;
+let agent: Agent;
+beforeAll(async () => {
+  kube = await startKubeApiServer({
+    clusterName: 'dockercoins',
+    staticTokens: { [TOKEN]: 'deployer' },
+    startTime: START,
+  });
+  agent = new Agent({ keepAlive: true, ca: kube.caPem });
+});
+afterAll(async () => {
+  agent.destroy();
+  await kube.stop();
+});
+
+let fateSerial = 0;
+/** A Deployment of its own for each test (fates are per image: each test uses fresh images). */
+function deploy(
+  name: string,
+  spec: Partial<KubeDeployment['spec']> = {},
+  first = V1,
+): KubeDeployment {
+  kube.deleteDeployment(NS, name);
+  kube.putDeployment({
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace: NS },
+    spec: {
+      replicas: 3,
+      selector: { matchLabels: { app: name } },
+      template: {
+        metadata: { labels: { app: name } },
+        spec: { containers: [{ name: 'hasher', image: first }] },
+      },
+      ...spec,
+    },
+  });
+  kube.completeRollout(NS, name);
+  return kube.deployment(NS, name)!;
+}
+
+/** A fresh image with `fate`, so that tests never share a fate. */
+function imageWith(fate: PodFate | undefined): string {
+  fateSerial += 1;
+  const made = `${REPO}:fate-${fateSerial}@sha256:${fateSerial.toString(16).padStart(64, 'a')}`;
+  if (fate !== undefined) kube.setFate(made, fate);
+  return made;
+}
+
+const setImage = (name: string, to: string): KubeDeployment =>
+  kube.patchDeployment(NS, name, {
+    spec: { template: { spec: { containers: [{ name: 'hasher', image: to }] } } },
+  });
+
+const judge = (name: string): RolloutStatus =>
+  rolloutStatus(kube.deployment(NS, name) as unknown as Deployment);
+
+const newPods = (name: string): KubePod[] => kube.podsOf(NS, name);
+const only = (pods: KubePod[]): KubeContainerStatus => {
+  expect(pods).toHaveLength(1);
+  return pods[0]!.status.containerStatuses[0]!;
+};
+const progressing = (name: string) =>
+  kube.deployment(NS, name)!.status?.conditions?.find((c) => c.type === 'Progressing');
+
+describe('the fake clock', () => {
+  test('Given startTime, when ticked, then now() moves by whole simulated seconds and nothing else moves it', async () => {
+    const before = kube.now().getTime();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(kube.now().getTime()).toBe(before);
+    kube.tick(5);
+    expect(kube.now().getTime()).toBe(before + 5000);
+    kube.tick();
+    expect(kube.now().getTime()).toBe(before + 6000);
+  });
+
+  test.each([[-1], [0.5], [Number.NaN]])(
+    'Given tick(%p), then an error naming the value',
+    (seconds) => {
+      expect(() => kube.tick(seconds)).toThrow(/tick: seconds must be a whole number/);
+    },
+  );
+
+  test('Given a condition that never holds, when tickUntil, then it names the condition and the limit', () => {
+    expect(() => kube.tickUntil(() => false, 3, 'the moon')).toThrow(
+      'tickUntil: the moon did not happen in 3 simulated seconds',
+    );
+  });
+});
+
+describe('rollouts judged by kubectl rollout status rules at every simulated second', () => {
+  test('Given the default fate (Ready one tick after creation), when the image changes, then observed → updating → old pending termination → ready, never ready early', () => {
+    deploy('roll');
+    const next = imageWith(undefined);
+    const patched = setImage('roll', next);
+    const seen: RolloutStatus['state'][] = [];
+    const messages = new Set<string>();
+    kube.tickUntil(
+      () => {
+        const status = judge('roll');
+        seen.push(status.state);
+        messages.add(status.message.replace(/\d+/g, 'N'));
+        if (status.state === 'ready') {
+          // kubectl's "ready" only once every pod runs the new template and is Ready.
+          const pods = kube.pods(NS, 'app=roll');
+          expect(pods.every((p) => p.spec.containers[0]!.image === next)).toBe(true);
+          expect(
+            pods.every((p) =>
+              p.status.conditions.some((c) => c.type === 'Ready' && c.status === 'True'),
+            ),
+          ).toBe(true);
+        }
+        return status.state === 'ready';
+      },
+      60,
+      'the rollout',
+    );
+    expect(seen[0]).toBe('progressing');
+    expect(seen.filter((s) => s === 'failed')).toEqual([]);
+    expect([...messages]).toEqual(
+      expect.arrayContaining(['Waiting for deployment spec update to be observed...']),
+    );
+    const live = kube.deployment(NS, 'roll')!;
+    expect(live.status?.observedGeneration).toBe(patched.metadata.generation);
+    expect(live.status).toMatchObject({
+      replicas: 3,
+      updatedReplicas: 3,
+      readyReplicas: 3,
+      availableReplicas: 3,
+    });
+    expect(progressing('roll')).toMatchObject({
+      status: 'True',
+      reason: 'NewReplicaSetAvailable',
+    });
+    const sets = kube.replicaSetsOf(NS, 'roll');
+    expect(sets.map((rs) => [rs.spec.replicas, rs.status?.replicas])).toEqual([
+      [0, 0],
+      [3, 3],
+    ]);
+  });
+
+  test.each<[string, PodFate]>([
+    ['image pull failure', { kind: 'image-pull-failure' }],
+    ['crash loop', { kind: 'crash-loop' }],
+    ['never ready', { kind: 'never-ready' }],
+    ['config error', { kind: 'config-error', reason: 'CreateContainerConfigError' }],
+  ])(
+    'Given a %s, when the image changes, then progressing until the progress deadline, failed after it (ProgressDeadlineExceeded), the old pods still serving',
+    (_name, fate) => {
+      deploy('stuck', { progressDeadlineSeconds: 120 });
+      setImage('stuck', imageWith(fate));
+      kube.tick(1);
+      const startedAt = Date.parse(progressing('stuck')!.lastUpdateTime as string);
+      // No progress after the first surge pod: the deadline counts from the last progress.
+      const waited = kube.tickUntil(() => judge('stuck').state !== 'progressing', 200, 'a verdict');
+      const failedAt = kube.now().getTime();
+      expect(judge('stuck')).toMatchObject({
+        state: 'failed',
+        message: 'deployment "stuck" exceeded its progress deadline',
+      });
+      expect((failedAt - startedAt) / 1000).toBe(121);
+      expect(waited).toBeGreaterThan(100);
+      const newRS = kube.replicaSetsOf(NS, 'stuck').at(-1)!;
+      expect(progressing('stuck')).toMatchObject({
+        status: 'False',
+        reason: 'ProgressDeadlineExceeded',
+        message: `ReplicaSet "${newRS.metadata.name}" has timed out progressing.`,
+      });
+      // maxUnavailable 25% of 3 rounds down to 0: the three old pods keep serving.
+      expect(kube.deployment(NS, 'stuck')!.status).toMatchObject({
+        replicas: 4,
+        updatedReplicas: 1,
+        availableReplicas: 3,
+      });
+      expect(
+        kube.deployment(NS, 'stuck')!.status?.conditions?.find((c) => c.type === 'Available'),
+      ).toMatchObject({ status: 'True', reason: 'MinimumReplicasAvailable' });
+    },
+  );
+});
+
+describe('pod states as the kubelet reports them', () => {
+  test('Given an image that cannot be pulled, then ErrImagePull at each attempt (1, 11, 31, 71 s) with the runtime error, ImagePullBackOff between, the pod Pending', () => {
+    deploy('pull', { replicas: 1 });
+    const bad = imageWith({ kind: 'image-pull-failure' });
+    setImage('pull', bad);
+    const reasons: string[] = [];
+    for (let second = 0; second < 75; second += 1) {
+      kube.tick(1);
+      const status = only(newPods('pull'));
+      reasons.push(status.state.waiting?.reason ?? Object.keys(status.state)[0]!);
+    }
+    const attempts = reasons.flatMap((r, i) => (r === 'ErrImagePull' ? [i] : []));
+    expect(attempts).toEqual([1, 11, 31, 71]);
+    expect(reasons[0]).toBe('ContainerCreating');
+    expect(new Set(reasons.slice(1))).toEqual(new Set(['ErrImagePull', 'ImagePullBackOff']));
+
+    const pod = newPods('pull')[0]!;
+    expect(pod.status.phase).toBe('Pending');
+    expect(pod.status.containerStatuses[0]).toEqual({
+      name: 'hasher',
+      image: bad,
+      imageID: '',
+      lastState: {},
+      ready: false,
+      restartCount: 0,
+      started: false,
+      state: {
+        waiting: { reason: 'ImagePullBackOff', message: `Back-off pulling image "${bad}"` },
+      },
+    });
+    kube.tick(151 - 74); // the pod is 74 s old: to the attempt at 151 s
+    const err = only(newPods('pull')).state.waiting!;
+    expect(err.reason).toBe('ErrImagePull');
+    expect(err.message).toBe(
+      `rpc error: code = NotFound desc = failed to pull and unpack image "${bad}": failed to resolve reference "${bad}": ${bad}: not found`,
+    );
+  });
+
+  test('Given a crash loop, then terminated (Error, the exit code), restarted at once, then CrashLoopBackOff 10s, 20s, 40s with restartCount and lastState', () => {
+    deploy('crash', { replicas: 1 });
+    setImage('crash', imageWith({ kind: 'crash-loop', exitCode: 2 }));
+    const timeline: string[] = [];
+    for (let second = 0; second < 40; second += 1) {
+      kube.tick(1);
+      const s = only(newPods('crash'));
+      const state = s.state.waiting?.reason ?? Object.keys(s.state)[0]!;
+      const last = timeline.at(-1);
+      const entry = `${state}#${s.restartCount}`;
+      if (last?.split('@')[0] !== entry) timeline.push(`${entry}@${second}`);
+    }
+    expect(timeline).toEqual([
+      'ContainerCreating#0@0',
+      'terminated#0@1',
+      'terminated#1@2',
+      'CrashLoopBackOff#1@3',
+      'terminated#2@12',
+      'CrashLoopBackOff#2@13',
+      'terminated#3@32',
+      'CrashLoopBackOff#3@33',
+    ]);
+    const pod = newPods('crash')[0]!;
+    const status = pod.status.containerStatuses[0]!;
+    expect(pod.status.phase).toBe('Running');
+    expect(status.state.waiting).toEqual({
+      reason: 'CrashLoopBackOff',
+      message: `back-off 40s restarting failed container=hasher pod=${pod.metadata.name}_${NS}(${pod.metadata.uid})`,
+    });
+    expect(status.lastState.terminated).toMatchObject({ exitCode: 2, reason: 'Error' });
+    expect(status).toMatchObject({ ready: false, started: false, restartCount: 3 });
+    expect(pod.status.conditions.find((c) => c.type === 'Ready')).toMatchObject({
+      status: 'False',
+      reason: 'ContainersNotReady',
+      message: 'containers with unready status: [hasher]',
+    });
+  });
+});
+
+// ---- over HTTP, as the verifier reads ----
+
+function get<T>(path: string): Promise<{ status: number; body: T }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      `${kube.url}${path}`,
+      { agent, headers: { authorization: `Bearer ${TOKEN}`, accept: 'application/json' } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as T,
+          }),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('LIST pods, replicasets and events, under RBAC', () => {
+  afterEach(() => {
+    kube.authorize = undefined;
+  });
+
+  test('Given a rollout stuck pulling, when pods are listed by the new ReplicaSet pod-template-hash, then only its pods, as a PodList without kinds on the items', async () => {
+    deploy('listed', { replicas: 2 });
+    setImage('listed', imageWith({ kind: 'image-pull-failure' }));
+    kube.tick(3);
+    const newRS = kube.replicaSetsOf(NS, 'listed').at(-1)!;
+    const hash = newRS.metadata.labels![POD_TEMPLATE_HASH_LABEL]!;
+    const selector = encodeURIComponent(`app=listed,${POD_TEMPLATE_HASH_LABEL}=${hash}`);
+    const reply = await get<{ kind: string; apiVersion: string; items: KubePod[] }>(
+      `/api/v1/namespaces/${NS}/pods?labelSelector=${selector}`,
+    );
+    expect(reply.status).toBe(200);
+    expect(reply.body.kind).toBe('PodList');
+    expect(reply.body.apiVersion).toBe('v1');
+    expect(reply.body.items).toHaveLength(1);
+    expect(reply.body.items[0]).not.toHaveProperty('kind');
+    expect(reply.body.items[0]!.metadata.ownerReferences[0]).toMatchObject({
+      kind: 'ReplicaSet',
+      name: newRS.metadata.name,
+      uid: newRS.metadata.uid,
+      controller: true,
+    });
+    const all = await get<{ items: KubePod[] }>(
+      `/api/v1/namespaces/${NS}/pods?labelSelector=app%3Dlisted`,
+    );
+    expect(all.body.items).toHaveLength(3);
+
+    const rsList = await get<{ kind: string; items: KubeDeployment[] }>(
+      `/apis/apps/v1/namespaces/${NS}/replicasets?labelSelector=app%3Dlisted`,
+    );
+    expect(rsList.body.kind).toBe('ReplicaSetList');
+    expect(rsList.body.items.map((rs) => rs.status?.replicas)).toEqual(
+      kube
+        .replicaSetsOf(NS, 'listed')
+        .sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1))
+        .map((rs) => rs.status?.replicas),
+    );
+
+    const podName = reply.body.items[0]!.metadata.name;
+    const events = await get<{
+      kind: string;
+      items: { reason: string; message: string; type: string }[];
+    }>(
+      `/api/v1/namespaces/${NS}/events?fieldSelector=${encodeURIComponent(`involvedObject.name=${podName},type=Warning`)}`,
+    );
+    expect(events.body.kind).toBe('EventList');
+    expect(events.body.items.map((e) => `${e.reason}: ${e.message.split(':')[0]}`)).toEqual(
+      expect.arrayContaining(['Failed: Error', 'Failed: Failed to pull image "' + REPO]),
+    );
+    expect(events.body.items.every((e) => e.type === 'Warning')).toBe(true);
+  });
+
+  test('Given a Role without list on pods, when pods are listed, then 403 in the core group, as the real server words it', async () => {
+    kube.authorize = (r) => !(r.resource === 'pods' && r.verb === 'list');
+    const reply = await get<{ message: string; details: unknown }>(
+      `/api/v1/namespaces/${NS}/pods?labelSelector=app%3Dlisted`,
+    );
+    expect(reply.status).toBe(403);
+    expect(reply.body.message).toBe(
+      `pods is forbidden: User "deployer" cannot list resource "pods" in API group "" in the namespace "${NS}"`,
+    );
+    expect(reply.body.details).toEqual({ kind: 'pods' });
+  });
+
+  test('Given the authorizer, when the verifier reads, then it is asked exactly about get deployments, list replicasets, list pods, list events', async () => {
+    const asked: string[] = [];
+    kube.authorize = (r) => {
+      asked.push(
+        `${r.verb} ${r.apiGroup === '' ? 'core' : r.apiGroup}/${r.resource} ${r.name ?? '*'}`,
+      );
+      return true;
+    };
+    await get(`/apis/apps/v1/namespaces/${NS}/deployments/listed`);
+    await get(`/apis/apps/v1/namespaces/${NS}/replicasets?labelSelector=app%3Dlisted`);
+    await get(`/api/v1/namespaces/${NS}/pods?labelSelector=app%3Dlisted`);
+    await get(`/api/v1/namespaces/${NS}/events?fieldSelector=involvedObject.kind%3DPod`);
+    expect(asked).toEqual([
+      'get apps/deployments listed',
+      'list apps/replicasets *',
+      'list core/pods *',
+      'list core/events *',
+    ]);
+  });
+
+  test('Given a field the server cannot select by, then 400 with the real server words', async () => {
+    const reply = await get<{ message: string }>(
+      `/api/v1/namespaces/${NS}/pods?fieldSelector=spec.containers%3Dx`,
+    );
+    expect(reply.status).toBe(400);
+    expect(reply.body.message).toBe('field label not supported: spec.containers');
+  });
+
+  test('Given a pod, when read by name, then it; an unknown one, then 404 in the core group', async () => {
+    deploy('named', { replicas: 1 });
+    const pod = kube.podsOf(NS, 'named')[0]!;
+    const found = await get<KubePod>(`/api/v1/namespaces/${NS}/pods/${pod.metadata.name}`);
+    expect(found.status).toBe(200);
+    expect(found.body.metadata.uid).toBe(pod.metadata.uid);
+    const missing = await get<{ message: string; details: unknown }>(
+      `/api/v1/namespaces/${NS}/pods/nope`,
+    );
+    expect(missing.status).toBe(404);
+    expect(missing.body.message).toBe('pods "nope" not found');
+    expect(missing.body.details).toEqual({ name: 'nope', kind: 'pods' });
+  });
+});
