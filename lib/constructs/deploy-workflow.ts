@@ -74,7 +74,8 @@ export function deployWorkflow(scope: Construct, fns: WorkflowFunctions): sfn.IC
     fn: lambda.IFunction,
     timeout: Duration,
     payload: Record<string, unknown> | undefined,
-    resultPath: string,
+    /** undefined: the result replaces the state (ResultPath's default, `$`). */
+    resultPath: string | undefined,
     comment: string,
   ): tasks.LambdaInvoke => {
     const task = new tasks.LambdaInvoke(scope, id, {
@@ -83,7 +84,9 @@ export function deployWorkflow(scope: Construct, fns: WorkflowFunctions): sfn.IC
       // The function's answer is the task's output, with no {Payload, StatusCode…} wrapper.
       payloadResponseOnly: true,
       payload: payload === undefined ? undefined : sfn.TaskInput.fromObject(payload),
-      resultPath,
+      // Left out rather than written `$`: the same in AWS, and aws-local-stepfunctions 3.0.0
+      // would read an explicit `$` as a field named "$".
+      ...(resultPath === undefined ? {} : { resultPath }),
       taskTimeout: sfn.Timeout.duration(timeout),
     });
     task.addRetry({
@@ -105,7 +108,7 @@ export function deployWorkflow(scope: Construct, fns: WorkflowFunctions): sfn.IC
       // The lease on each Deployment names this execution (duplicates verify only once).
       execution: sfn.JsonPath.stringAt('$$.Execution.Id'),
     },
-    '$',
+    undefined,
     'Parse the build event, plan, patch each Deployment (taking its verification lease)',
   );
 
@@ -114,7 +117,7 @@ export function deployWorkflow(scope: Construct, fns: WorkflowFunctions): sfn.IC
     fns.verify,
     fns.taskTimeouts.verify,
     { action: 'check', item: sfn.JsonPath.entirePayload },
-    '$',
+    undefined,
     "Read the Deployment, its new ReplicaSet and pods; judge this iteration's verdict",
   );
   const rollback = invoke(
@@ -122,7 +125,7 @@ export function deployWorkflow(scope: Construct, fns: WorkflowFunctions): sfn.IC
     fns.verify,
     fns.taskTimeouts.verify,
     { action: 'rollback', item: sfn.JsonPath.entirePayload },
-    '$',
+    undefined,
     'Patch back to the last verified image (conditional), record the failed digest as rejected',
   );
   const wait = new sfn.Wait(scope, S.wait, {

@@ -137,8 +137,11 @@ export interface RunOptions {
   readonly input: unknown;
   /** `$$.Execution.Id`. */
   readonly executionId: string;
-  /** Called before each handler invocation, by state name (to inject a failure). */
-  readonly beforeTask?: (state: string, input: unknown) => void;
+  /**
+   * Called before each handler invocation, by state name, with the count of that state's
+   * invocations so far (1 for the first): to inject a failure or a person's change.
+   */
+  readonly beforeTask?: (state: string, count: number, input: unknown) => void | Promise<void>;
 }
 
 export interface RunResult {
@@ -163,6 +166,7 @@ export async function runWorkflow(options: RunOptions): Promise<RunResult> {
     [arns.report, 'report'],
   ]);
   const invocations = { deploy: 0, verify: 0, report: 0 };
+  const byState = new Map<string, number>();
   // Per Map iteration (execution, environment, Deployment): its own simulated time.
   const iterations = new Map<string, { at: number; retry: boolean }>();
 
@@ -178,7 +182,9 @@ export async function runWorkflow(options: RunOptions): Promise<RunResult> {
     taskResourceLocalHandlers[name] = async (input: never): Promise<never> => {
       if (name === WORKFLOW_STATES.check) advanceClock(input);
       invocations[fn] += 1;
-      options.beforeTask?.(name, input);
+      const count = (byState.get(name) ?? 0) + 1;
+      byState.set(name, count);
+      await options.beforeTask?.(name, count, input);
       try {
         return (await handlers[fn](input)) as never;
       } catch (error) {
