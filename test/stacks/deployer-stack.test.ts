@@ -114,7 +114,7 @@ describe('configuration reaches the deployer', () => {
     expect(stacks.deployer.dependencies).toHaveLength(3);
   });
 
-  test('Given environments on two clusters and rbac access, Then one group-mapping entry per cluster', () => {
+  test('Given environments on two clusters and rbac access, Then one group-mapping entry per cluster for each role (deploy, verify)', () => {
     const stacks = compose({
       deployerAccess: 'rbac',
       environments: JSON.stringify([
@@ -127,6 +127,8 @@ describe('configuration reaches the deployer', () => {
       Template.fromStack(stacks.deployer).findResources('AWS::EKS::AccessEntry'),
     ).map((e) => (e as { Properties: Record<string, unknown> }).Properties);
     expect(entries.map((e) => [e.ClusterName, e.KubernetesGroups, e.AccessPolicies])).toEqual([
+      ['dockercoins', ['dockercoins-deployer'], undefined],
+      ['prod', ['dockercoins-deployer'], undefined],
       ['dockercoins', ['dockercoins-deployer'], undefined],
       ['prod', ['dockercoins-deployer'], undefined],
     ]);
