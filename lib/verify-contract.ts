@@ -4,38 +4,46 @@
  * its environment rolls back. Kept apart from the deployer's settings (lib/deployer-contract.ts)
  * so a function that does not verify never reads it.
  */
+import { VERIFY_DEFAULTS, VERIFY_LIMITS } from './config';
 import { CONTROL_CHARACTERS, SettingsError, quoteValue } from './deployer-contract';
 
 /** The variable (JSON, {@link VerifySettings}). */
 export const VERIFY_ENV = 'SHIP_VERIFY';
 
-/** Defaults: well under Kubernetes' 600 s progress deadline, polled often enough to read every back-off. */
-export const VERIFY_DEFAULTS = {
-  deadlineSeconds: 180,
-  pollSeconds: 5,
-  rollback: true,
-} as const;
-
-/** The bounds the configuration and the variable are held to. */
-export const VERIFY_LIMITS = {
-  deadlineSeconds: { min: 30, max: 1800 },
-  pollSeconds: { min: 1, max: 60 },
-} as const;
+/** Defaults and bounds: lib/config.ts (the configuration and the construct hold to them too). */
+export { VERIFY_DEFAULTS, VERIFY_LIMITS } from './config';
 
 export interface VerifySettings {
-  /** Seconds between checks of one Deployment. */
+  /** Seconds between checks of one Deployment, in an environment not in {@link environmentPollSeconds}. */
   readonly pollSeconds: number;
-  /** Seconds from the PATCH to a verdict, for a service not in {@link serviceDeadlines}. */
+  /** Seconds from the PATCH to a verdict, where neither the service nor the environment sets one. */
   readonly deadlineSeconds: number;
   /** Per service, by name. */
   readonly serviceDeadlines: Readonly<Record<string, number>>;
+  /** Per environment, by name. */
+  readonly environmentDeadlines: Readonly<Record<string, number>>;
+  /** Per environment, by name. */
+  readonly environmentPollSeconds: Readonly<Record<string, number>>;
   /** Environments (by name) where a failed verification is NOT rolled back; every other one is. */
   readonly noRollback: readonly string[];
 }
 
-/** The deadline of one service. */
-export function deadlineOf(settings: VerifySettings, service: string): number {
-  return settings.serviceDeadlines[service] ?? settings.deadlineSeconds;
+/**
+ * The deadline of a service in an environment: the longer of the service's and the
+ * environment's when either is set (a deadline too short rolls back a healthy rollout; one too
+ * long only delays the slow failures, not the fast ones), else the default.
+ */
+export function deadlineOf(settings: VerifySettings, service: string, environment: string): number {
+  const given = [
+    settings.serviceDeadlines[service],
+    settings.environmentDeadlines[environment],
+  ].filter((s): s is number => s !== undefined);
+  return given.length === 0 ? settings.deadlineSeconds : Math.max(...given);
+}
+
+/** The poll interval in an environment. */
+export function pollOf(settings: VerifySettings, environment: string): number {
+  return settings.environmentPollSeconds[environment] ?? settings.pollSeconds;
 }
 
 /** Whether a failed verification in this environment is rolled back. */
@@ -60,6 +68,8 @@ export function parseVerifySettings(
     pollSeconds: VERIFY_DEFAULTS.pollSeconds,
     deadlineSeconds: VERIFY_DEFAULTS.deadlineSeconds,
     serviceDeadlines: {},
+    environmentDeadlines: {},
+    environmentPollSeconds: {},
     noRollback: [],
   };
   if (raw === undefined || raw === '') return defaults;
@@ -67,7 +77,7 @@ export function parseVerifySettings(
     throw new SettingsError(
       VERIFY_ENV,
       `${VERIFY_ENV} is ${quoteValue(raw)}; expected ${what}. The Deployer construct writes it from the ` +
-        'configuration (verifyDeadlineSeconds, verifyPollSeconds, each environment\'s "rollback"): fix that and deploy again.',
+        'configuration (the services\' and environments\' verifyDeadlineSeconds, verifyPollSeconds and "rollback"): fix that and deploy again.',
     );
   };
   if (CONTROL_CHARACTERS.test(raw)) refuse('one line of JSON');
@@ -78,7 +88,9 @@ export function parseVerifySettings(
     return refuse('JSON');
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    return refuse('a JSON object {pollSeconds, deadlineSeconds, serviceDeadlines, noRollback}');
+    return refuse(
+      'a JSON object {pollSeconds, deadlineSeconds, serviceDeadlines, environmentDeadlines, environmentPollSeconds, noRollback}',
+    );
   }
   const object = value as Record<string, unknown>;
   const { deadlineSeconds: deadline, pollSeconds: poll } = VERIFY_LIMITS;
@@ -88,15 +100,21 @@ export function parseVerifySettings(
   if (!isInteger(object.deadlineSeconds, deadline)) {
     refuse(`"deadlineSeconds" a whole number of seconds from ${deadline.min} to ${deadline.max}`);
   }
-  const services = object.serviceDeadlines;
-  if (
-    services === null ||
-    typeof services !== 'object' ||
-    Array.isArray(services) ||
-    !Object.values(services).every((s) => isInteger(s, deadline))
-  ) {
-    refuse(`"serviceDeadlines" an object of service → seconds (${deadline.min}–${deadline.max})`);
-  }
+  const secondsBy = (field: string, limits: { min: number; max: number }, of: string) => {
+    const value = object[field];
+    if (
+      value === null ||
+      typeof value !== 'object' ||
+      Array.isArray(value) ||
+      !Object.values(value).every((s) => isInteger(s, limits))
+    ) {
+      refuse(`"${field}" an object of ${of} → seconds (${limits.min}–${limits.max})`);
+    }
+    return value as Record<string, number>;
+  };
+  const serviceDeadlines = secondsBy('serviceDeadlines', deadline, 'service');
+  const environmentDeadlines = secondsBy('environmentDeadlines', deadline, 'environment');
+  const environmentPollSeconds = secondsBy('environmentPollSeconds', poll, 'environment');
   const noRollback = object.noRollback;
   if (!Array.isArray(noRollback) || !noRollback.every((e) => typeof e === 'string')) {
     refuse('"noRollback" an array of environment names');
@@ -104,7 +122,9 @@ export function parseVerifySettings(
   return {
     pollSeconds: object.pollSeconds as number,
     deadlineSeconds: object.deadlineSeconds as number,
-    serviceDeadlines: services as Record<string, number>,
+    serviceDeadlines,
+    environmentDeadlines,
+    environmentPollSeconds,
     noRollback: noRollback as string[],
   };
 }

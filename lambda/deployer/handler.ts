@@ -19,7 +19,7 @@
  *   destination queue. Retries are safe: what was deployed is skipped as `already-running`.
  */
 import type { DeployerSettings } from '../../lib/deployer-contract';
-import { deadlineOf, rollsBack, type VerifySettings } from '../../lib/verify-contract';
+import { deadlineOf, pollOf, rollsBack, type VerifySettings } from '../../lib/verify-contract';
 import type { DeployStepOutput, VerifyItem } from '../workflow';
 import { applyBuild, needsRetry, verifyTargets, type Retry } from '../../core/apply';
 import {
@@ -165,7 +165,7 @@ async function deployStep(
     // unverified is leased too (resumable), one another execution verifies is skipped.
     verification: {
       execution,
-      deadlineSeconds: (ref) => deadlineOf(deps.verify, ref.service),
+      deadlineSeconds: (ref) => deadlineOf(deps.verify, ref.service, ref.environment.name),
     },
   });
   const summary = describeOutcome(outcome);
@@ -178,7 +178,7 @@ async function deployStep(
   }
   const targets: VerifyItem[] = verifyTargets(outcome).map((target) => ({
     target,
-    pollSeconds: deps.verify.pollSeconds,
+    pollSeconds: pollOf(deps.verify, target.environment),
     rollback: rollsBack(deps.verify, target.environment),
   }));
   return {

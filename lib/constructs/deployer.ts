@@ -34,6 +34,7 @@ import {
   VERIFY_LIMITS,
   VERIFY_METRICS,
   formatVerifySettings,
+  type VerifySettings,
 } from '../verify-contract';
 import { deployWorkflow } from './deploy-workflow';
 
@@ -132,10 +133,20 @@ export interface VerificationProps {
    */
   readonly serviceDeadlines?: Readonly<Record<string, Duration>>;
   /**
+   * Per environment (by name); where a service has its own too, the longer of the two applies.
+   * @default - the service's, or `deadline`
+   */
+  readonly environmentDeadlines?: Readonly<Record<string, Duration>>;
+  /**
    * Time between two checks of one Deployment; whole seconds from 1 to 60.
    * @default Duration.seconds(5)
    */
   readonly pollInterval?: Duration;
+  /**
+   * Per environment (by name), instead of `pollInterval`.
+   * @default - `pollInterval` everywhere
+   */
+  readonly environmentPollIntervals?: Readonly<Record<string, Duration>>;
   /**
    * Environments (by name) whose failed deploys are NOT rolled back (the alarm still fires).
    * @default - every environment rolls back
@@ -586,6 +597,7 @@ export class Deployer extends Construct {
     const longestDeadline = Math.max(
       verification.deadlineSeconds,
       ...Object.values(verification.serviceDeadlines),
+      ...Object.values(verification.environmentDeadlines),
     );
     this.stateMachine = new sfn.StateMachine(this, 'Workflow', {
       comment:
@@ -1004,24 +1016,18 @@ function checkProps(props: DeployerProps, stack: Stack): void {
 }
 
 /** The verification settings the construct writes for the deploy function, validated. */
-function verificationSettings(props: DeployerProps): {
-  pollSeconds: number;
-  deadlineSeconds: number;
-  serviceDeadlines: Record<string, number>;
-  noRollback: string[];
-} {
+function verificationSettings(props: DeployerProps): VerifySettings {
   const v = props.verification ?? {};
   const seconds = (
     what: string,
-    value: Duration | undefined,
+    value: Duration,
     fallback: number,
     { min, max }: { min: number; max: number },
   ): number => {
-    if (value === undefined) return fallback;
-    if (Token.isUnresolved(value.toSeconds({ integral: false }))) {
+    const s = value.toSeconds({ integral: false });
+    if (Token.isUnresolved(s)) {
       throw new Error(`Deployer: verification ${what} is a token; give a literal Duration.`);
     }
-    const s = value.toSeconds({ integral: false });
     if (!Number.isInteger(s) || s < min || s > max) {
       throw new Error(
         `Deployer: verification ${what} is ${s} s; give whole seconds from ${min} to ${max} ` +
@@ -1030,22 +1036,27 @@ function verificationSettings(props: DeployerProps): {
     }
     return s;
   };
-  const services = props.services.map(({ service }) => service.name);
-  const serviceDeadlines: Record<string, number> = {};
-  for (const [name, deadline] of Object.entries(v.serviceDeadlines ?? {})) {
-    if (!services.includes(name)) {
-      throw new Error(
-        `Deployer: verification serviceDeadlines names "${name}", which is not a deployed service ` +
-          `(${services.join(', ')}). Remove it or fix the name.`,
-      );
+  const byName = (
+    field: string,
+    given: Readonly<Record<string, Duration>> | undefined,
+    known: readonly string[],
+    kind: string,
+    fallback: number,
+    limits: { min: number; max: number },
+  ): Record<string, number> => {
+    const out: Record<string, number> = {};
+    for (const [name, value] of Object.entries(given ?? {})) {
+      if (!known.includes(name)) {
+        throw new Error(
+          `Deployer: verification ${field} names "${name}", which is not ${kind} ` +
+            `(${known.join(', ')}). Remove it or fix the name.`,
+        );
+      }
+      out[name] = seconds(`${field} of "${name}"`, value, fallback, limits);
     }
-    serviceDeadlines[name] = seconds(
-      `deadline of "${name}"`,
-      deadline,
-      VERIFY_DEFAULTS.deadlineSeconds,
-      VERIFY_LIMITS.deadlineSeconds,
-    );
-  }
+    return out;
+  };
+  const services = props.services.map(({ service }) => service.name);
   const environments = props.environments.map((e) => e.name);
   for (const name of v.noRollback ?? []) {
     if (!environments.includes(name)) {
@@ -1055,20 +1066,40 @@ function verificationSettings(props: DeployerProps): {
       );
     }
   }
+  const { deadlineSeconds: deadline, pollSeconds: poll } = VERIFY_DEFAULTS;
   return {
-    pollSeconds: seconds(
-      'pollInterval',
-      v.pollInterval,
-      VERIFY_DEFAULTS.pollSeconds,
-      VERIFY_LIMITS.pollSeconds,
-    ),
-    deadlineSeconds: seconds(
-      'deadline',
-      v.deadline,
-      VERIFY_DEFAULTS.deadlineSeconds,
+    pollSeconds:
+      v.pollInterval === undefined
+        ? poll
+        : seconds('pollInterval', v.pollInterval, poll, VERIFY_LIMITS.pollSeconds),
+    deadlineSeconds:
+      v.deadline === undefined
+        ? deadline
+        : seconds('deadline', v.deadline, deadline, VERIFY_LIMITS.deadlineSeconds),
+    serviceDeadlines: byName(
+      'serviceDeadlines',
+      v.serviceDeadlines,
+      services,
+      'a deployed service',
+      deadline,
       VERIFY_LIMITS.deadlineSeconds,
     ),
-    serviceDeadlines,
+    environmentDeadlines: byName(
+      'environmentDeadlines',
+      v.environmentDeadlines,
+      environments,
+      'an environment',
+      deadline,
+      VERIFY_LIMITS.deadlineSeconds,
+    ),
+    environmentPollSeconds: byName(
+      'environmentPollIntervals',
+      v.environmentPollIntervals,
+      environments,
+      'an environment',
+      poll,
+      VERIFY_LIMITS.pollSeconds,
+    ),
     noRollback: [...new Set(v.noRollback ?? [])],
   };
 }

@@ -1,4 +1,4 @@
-import { Annotations, CfnOutput, Fn, Stack, StackProps } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, Duration, Fn, Stack, StackProps } from 'aws-cdk-lib';
 import * as codebuild from 'aws-cdk-lib/aws-codebuild';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
@@ -53,10 +53,37 @@ export class DeployerStack extends Stack {
           projectName(props.projectNamePrefix, service.name),
         ),
       })),
-      environments: props.environments.map((environment) => ({
-        ...environment,
-        region: undefined,
-      })),
+      // The deployer's settings carry where to deploy; how to verify goes in `verification`.
+      environments: props.environments.map(
+        ({ rollback: _r, verifyDeadlineSeconds: _d, verifyPollSeconds: _p, ...environment }) => ({
+          ...environment,
+          region: undefined,
+        }),
+      ),
+      verification: {
+        serviceDeadlines: Object.fromEntries(
+          props.services.flatMap((s) =>
+            s.verifyDeadlineSeconds === undefined
+              ? []
+              : [[s.name, Duration.seconds(s.verifyDeadlineSeconds)]],
+          ),
+        ),
+        environmentDeadlines: Object.fromEntries(
+          props.environments.flatMap((e) =>
+            e.verifyDeadlineSeconds === undefined
+              ? []
+              : [[e.name, Duration.seconds(e.verifyDeadlineSeconds)]],
+          ),
+        ),
+        environmentPollIntervals: Object.fromEntries(
+          props.environments.flatMap((e) =>
+            e.verifyPollSeconds === undefined
+              ? []
+              : [[e.name, Duration.seconds(e.verifyPollSeconds)]],
+          ),
+        ),
+        noRollback: props.environments.filter((e) => e.rollback === false).map((e) => e.name),
+      },
       releaseTagPattern: registry.releaseTagPattern,
       access: config.access,
       ...(vpc ?? {}),

@@ -2,14 +2,21 @@ import { CfnElement, Duration, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as codebuild from 'aws-cdk-lib/aws-codebuild';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
-import aslValidator = require('asl-validator');
+import aslValidator from 'asl-validator';
 import { StateMachine } from 'aws-local-stepfunctions';
 import { ServiceConfig } from '../../lib/config';
 import { Deployer, DeployerProps } from '../../lib/constructs/deployer';
 import { TRANSIENT_ERRORS, WORKFLOW_STATES as S } from '../../lib/constructs/deploy-workflow';
 import { EnvironmentSettings } from '../../lib/deployer-contract';
 import { DEPLOYER_GROUP } from '../../lib/k8s/dockercoins';
-import { parseVerifySettings, VERIFY_ENV } from '../../lib/verify-contract';
+import {
+  deadlineOf,
+  formatVerifySettings,
+  parseVerifySettings,
+  pollOf,
+  rollsBack,
+  VERIFY_ENV,
+} from '../../lib/verify-contract';
 import { newApp } from '../support/app';
 import { allStates, predecessors, synthesizedDefinition } from '../support/workflow';
 
@@ -425,6 +432,61 @@ describe('stateful resources keep their logical ids', () => {
   });
 });
 
+describe('the deadline of a service in an environment', () => {
+  const settings = {
+    pollSeconds: 5,
+    deadlineSeconds: 180,
+    serviceDeadlines: { webui: 300 },
+    environmentDeadlines: { prod: 240, eu: 600 },
+    environmentPollSeconds: { prod: 10 },
+    noRollback: ['eu'],
+  };
+  test.each([
+    ['hasher', 'main', 180, 5, true],
+    ['webui', 'main', 300, 5, true],
+    ['hasher', 'prod', 240, 10, true],
+    ['webui', 'prod', 300, 10, true],
+    ['webui', 'eu', 600, 5, false],
+  ])('%s in %s: %d s, polled every %d s, rolls back: %p', (svc, env, deadline, poll, rolls) => {
+    expect(deadlineOf(settings, svc, env)).toBe(deadline);
+    expect(pollOf(settings, env)).toBe(poll);
+    expect(rollsBack(settings, env)).toBe(rolls);
+  });
+
+  test.each([
+    ['not JSON', '{', /SHIP_VERIFY is .*; expected JSON\./],
+    [
+      'a poll of 0',
+      JSON.stringify({ ...settings, pollSeconds: 0 }),
+      /"pollSeconds" a whole number of seconds from 1 to 60/,
+    ],
+    [
+      'a deadline as text',
+      JSON.stringify({ ...settings, serviceDeadlines: { webui: '300' } }),
+      /"serviceDeadlines" an object of service → seconds/,
+    ],
+    [
+      'no noRollback',
+      JSON.stringify({ ...settings, noRollback: undefined }),
+      /"noRollback" an array of environment names/,
+    ],
+  ])('the variable refused: %s', (_what, raw, message) => {
+    expect(() => parseVerifySettings({ [VERIFY_ENV]: raw })).toThrow(message);
+  });
+
+  test('the variable round-trips, and its absence means the defaults', () => {
+    expect(parseVerifySettings({ [VERIFY_ENV]: formatVerifySettings(settings) })).toEqual(settings);
+    expect(parseVerifySettings({})).toEqual({
+      pollSeconds: 5,
+      deadlineSeconds: 180,
+      serviceDeadlines: {},
+      environmentDeadlines: {},
+      environmentPollSeconds: {},
+      noRollback: [],
+    });
+  });
+});
+
 describe('verification settings', () => {
   const verifyEnv = (b: Built): string => {
     const fn = resources(b)[id(b, b.deployer.function)]!;
@@ -438,6 +500,8 @@ describe('verification settings', () => {
       pollSeconds: 5,
       deadlineSeconds: 180,
       serviceDeadlines: {},
+      environmentDeadlines: {},
+      environmentPollSeconds: {},
       noRollback: [],
     });
   });
@@ -448,7 +512,9 @@ describe('verification settings', () => {
       verification: {
         deadline: Duration.seconds(120),
         serviceDeadlines: { webui: Duration.minutes(10) },
+        environmentDeadlines: { prod: Duration.minutes(15) },
         pollInterval: Duration.seconds(10),
+        environmentPollIntervals: { prod: Duration.seconds(20) },
         noRollback: ['prod'],
       },
     });
@@ -456,10 +522,12 @@ describe('verification settings', () => {
       pollSeconds: 10,
       deadlineSeconds: 120,
       serviceDeadlines: { webui: 600 },
+      environmentDeadlines: { prod: 900 },
+      environmentPollSeconds: { prod: 20 },
       noRollback: ['prod'],
     });
     expect(synthesizedDefinition(b.stack, b.deployer).definition.TimeoutSeconds).toBe(
-      2 * 600 + 1800,
+      2 * 900 + 1800,
     );
   });
 
@@ -475,6 +543,14 @@ describe('verification settings', () => {
       /serviceDeadlines names "miner", which is not a deployed service/,
     ],
     [{ noRollback: ['staging'] }, /noRollback names "staging", which is not an environment/],
+    [
+      { environmentDeadlines: { staging: Duration.seconds(60) } },
+      /environmentDeadlines names "staging", which is not an environment/,
+    ],
+    [
+      { environmentPollIntervals: { main: Duration.seconds(0) } },
+      /environmentPollIntervals of "main" is 0 s; give whole seconds from 1 to 60/,
+    ],
   ])('refused: %p', (verification, message) => {
     expect(() => build({ verification })).toThrow(message);
   });

@@ -201,6 +201,8 @@ describe('the function', () => {
           pollSeconds: 5,
           deadlineSeconds: 180,
           serviceDeadlines: {},
+          environmentDeadlines: {},
+          environmentPollSeconds: {},
           noRollback: [],
         }),
       }),
@@ -428,7 +430,7 @@ describe('IAM: exactly what the Lambda calls, on exactly our resources', () => {
     expect(role.Properties.Policies).toBeUndefined();
     const logGroupId = id(
       b.stack,
-      b.deployer.function.logGroup as unknown as { node: { defaultChild?: unknown } },
+      b.deployer.function.logGroup,
     );
     expect(roleStatements(b)).toEqual([
       {

@@ -139,7 +139,7 @@ beforeEach(async () => {
 function handlers() {
   const logger = new Logger({ serviceName: DEPLOYER_METRICS.serviceName });
   for (const level of ['info', 'warn', 'error', 'debug'] as const) {
-    jest.spyOn(logger, level).mockImplementation((() => undefined) as never);
+    jest.spyOn(logger, level).mockImplementation(() => undefined);
   }
   const env = {
     ...deployerEnvironment(),
@@ -150,6 +150,8 @@ function handlers() {
       pollSeconds: POLL_SECONDS,
       deadlineSeconds: DEADLINE_SECONDS,
       serviceDeadlines: {},
+      environmentDeadlines: {},
+      environmentPollSeconds: {},
       noRollback: [],
     }),
   };
@@ -241,7 +243,7 @@ async function run(
   return runWorkflow({
     definition: synthesized.definition,
     arns: synthesized.arns,
-    handlers: h as never,
+    handlers: h,
     clock: kube,
     input: build.event,
     executionId: `arn:aws:states:${moto.region}:${MOTO_ACCOUNT}:execution:DeployerWorkflow:run-${executions}`,
@@ -263,9 +265,9 @@ const imagePatches = () =>
     (r) => r.method === 'PATCH' && JSON.stringify(r.body ?? '').includes('"containers"'),
   );
 const verdicts = (result: RunResult): VerifyItem[] =>
-  ((result.output as { verdicts?: VerifyItem[] } | undefined)?.verdicts ??
-    (result.entered.filter((e) => e.state === S.report).at(-1)?.input as { verdicts: VerifyItem[] })
-      .verdicts) as VerifyItem[];
+  (result.output as { verdicts?: VerifyItem[] } | undefined)?.verdicts ??
+  (result.entered.filter((e) => e.state === S.report).at(-1)?.input as { verdicts: VerifyItem[] })
+    .verdicts;
 /** The status, with the error and cause when it failed (what the console shows). */
 const outcome = (result: RunResult): { status: string; error?: string; cause?: string } =>
   result.status === 'SUCCEEDED'
@@ -344,7 +346,7 @@ test.each<[string, PodFate, RegExp]>([
     const [item] = verdicts(result);
     expect(item?.failure).toMatchObject({
       state: 'failed',
-      message: expect.stringMatching(reason),
+      message: expect.stringMatching(reason) as unknown,
     });
     // Fast: well within the 180 s deadline (and Kubernetes' 600 s).
     expect(Date.parse(item!.target.startedAt) / 1000 - startedAt).toBeLessThan(90);

@@ -5,6 +5,7 @@ import * as ecr from 'aws-cdk-lib/aws-ecr';
 import { createStacks, ShipStacks } from '../../lib/app';
 import { resolveConfig } from '../../lib/config';
 import { DEPLOYER_ENV } from '../../lib/deployer-contract';
+import { parseVerifySettings } from '../../lib/verify-contract';
 import { newApp } from '../support/app';
 
 const OWNED = { sourceOwner: 'acme' };
@@ -132,6 +133,42 @@ describe('configuration reaches the deployer', () => {
       ['dockercoins', ['dockercoins-deployer'], undefined],
       ['prod', ['dockercoins-deployer'], undefined],
     ]);
+  });
+
+  test('Given verification keys on a service and an environment, Then they reach the deploy function; the deployer settings stay as they were', () => {
+    const stacks = compose({
+      services: [{ name: 'webui', verifyDeadlineSeconds: 300 }, 'hasher'],
+      environments: JSON.stringify([
+        { name: 'main', namespace: 'dockercoins', branches: ['main'] },
+        {
+          name: 'prod',
+          namespace: 'dockercoins-prod',
+          releaseTags: true,
+          rollback: false,
+          verifyDeadlineSeconds: 240,
+          verifyPollSeconds: 10,
+        },
+      ]),
+    });
+
+    const resources = Template.fromStack(stacks.deployer).toJSON().Resources as Record<
+      string,
+      unknown
+    >;
+    const fn = resources[id(stacks.deployer, stacks.deployer.deployer.function)] as {
+      Properties: { Environment: { Variables: Record<string, string> } };
+    };
+    const variables = fn.Properties.Environment.Variables;
+    expect(parseVerifySettings(variables)).toEqual({
+      pollSeconds: 5,
+      deadlineSeconds: 180,
+      serviceDeadlines: { webui: 300 },
+      environmentDeadlines: { prod: 240 },
+      environmentPollSeconds: { prod: 10 },
+      noRollback: ['prod'],
+    });
+    // The deployer's own settings (where to deploy) carry none of it.
+    expect(variables[DEPLOYER_ENV.environments]).not.toMatch(/rollback|verify/);
   });
 
   test('Given the VPC keys, Then the Lambda runs in those subnets with those security groups, without warnings', () => {

@@ -244,7 +244,7 @@ export async function runWorkflow(options: RunOptions): Promise<RunResult> {
         Input: options.input as never,
         StartTime: clock.now().toISOString(),
       },
-    } as never,
+    },
   });
   const events: EventLog[] = [];
   const entered: { state: string; input: unknown }[] = [];
@@ -264,11 +264,11 @@ export async function runWorkflow(options: RunOptions): Promise<RunResult> {
     await logging;
     if (!(error instanceof ExecutionError)) throw error;
     const failed = events.find((e) => e.type === 'ExecutionFailed') as
-      { Error?: string; Cause?: unknown } | undefined;
+      { Error?: string; Cause?: string } | undefined;
     return {
       status: 'FAILED',
       error: failed?.Error ?? error.name,
-      cause: String(failed?.Cause ?? error.message),
+      cause: failed?.Cause ?? error.message,
       entered,
       events,
       invocations,
