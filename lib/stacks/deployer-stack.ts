@@ -96,6 +96,15 @@ export class DeployerStack extends Stack {
       description: 'The deployer Lambda (its log group holds every decision, keyed by build ARN)',
       value: deployer.function.functionName,
     });
+    new CfnOutput(this, 'StateMachineArn', {
+      description:
+        'The deploy workflow: one execution per build (docs/deploys.md: read an execution, redrive one)',
+      value: deployer.stateMachine.stateMachineArn,
+    });
+    new CfnOutput(this, 'DashboardName', {
+      description: 'CloudWatch dashboard: deploy outcomes, TimeToReady, failures, queue depths',
+      value: deployer.dashboard.dashboardName,
+    });
     new CfnOutput(this, 'TopicArn', {
       description:
         'SNS topic with every deploy outcome and alarm (aws sns subscribe --protocol email …)',
@@ -103,7 +112,7 @@ export class DeployerStack extends Stack {
     });
     new CfnOutput(this, 'UndeliveredEventsQueueUrl', {
       description:
-        'Build events EventBridge could not deliver to the deployer (message = the event; README: redrive)',
+        'Build events EventBridge could not start the deploy workflow with (message = the event; docs/deploys.md: redrive)',
       value: deployer.undeliveredEvents.queueUrl,
     });
     new CfnOutput(this, 'FailedInvocationsQueueUrl', {

@@ -76,7 +76,7 @@ describe('the Deployer stack', () => {
     });
   });
 
-  test('outputs: the function, the topic and both dead-letter queues', () => {
+  test('outputs: the function, the state machine, the dashboard, the topic and both dead-letter queues', () => {
     const { deployer } = stacks.deployer;
     const stack = stacks.deployer;
 
@@ -84,6 +84,14 @@ describe('the Deployer stack', () => {
       FunctionName: {
         Description: expect.any(String) as string,
         Value: { Ref: id(stack, deployer.function) },
+      },
+      StateMachineArn: {
+        Description: expect.stringContaining('redrive') as string,
+        Value: { Ref: id(stack, deployer.stateMachine) },
+      },
+      DashboardName: {
+        Description: expect.any(String) as string,
+        Value: { Ref: id(stack, deployer.dashboard) },
       },
       TopicArn: {
         Description: expect.any(String) as string,
