@@ -181,7 +181,7 @@ export async function measureWorkflow(scratchRoot: string): Promise<WorkflowFigu
       return runWorkflow({
         definition,
         arns,
-        handlers: handlers as never,
+        handlers: handlers,
         clock: kube,
         input: json,
         executionId: `arn:aws:states:${moto.region}:${MOTO_ACCOUNT}:execution:bench:${runs}`,
