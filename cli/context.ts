@@ -64,7 +64,7 @@ export const SHIP_ACCESS_HINT = {
     'The cluster does not accept your identity: on EKS your IAM principal needs an access entry on the ' +
     "cluster; with a kubeconfig, check its user's credentials (kubectl auth whoami).",
   forbidden:
-    "ship needs get and patch on the service's Deployments and list on replicasets in this namespace: " +
+    "ship needs get and patch on the service's Deployments and list on replicasets and pods in this namespace: " +
     'apply k8s/rbac/ship there and map yourself to the group dockercoins-ship.',
 } as const;
 

@@ -5,6 +5,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError } from '../lib/config';
+import { DEFAULT_VERIFY_DEADLINE_SECONDS } from '../core/verify';
 import { historyCommand } from './commands/history';
 import { deployCommand, rollbackCommand } from './commands/deploy';
 import { imagesCommand } from './commands/images';
@@ -37,6 +38,7 @@ const CLUSTER_OPTIONS: Options = {
 };
 const ROLLOUT_OPTIONS: Options = {
   'no-wait': { type: 'boolean' },
+  'no-rollback': { type: 'boolean' },
   timeout: { type: 'string' },
 };
 const COMMON: Options = {
@@ -54,8 +56,10 @@ const REGISTRY_HELP = `  --region <region>      AWS region of ECR and EKS (defau
 const CLUSTER_HELP = `  --env <name>           the environment (default: the only one; status and history: all)
   --kubeconfig <file>    reach the cluster through a kubeconfig instead of EKS by name
   --context <name>       the kubeconfig context (default: its current-context)`;
-const ROLLOUT_HELP = `  --no-wait              do not follow the rollout (default: follow it until done or failed)
-  --timeout <seconds>    how long to follow it (default: 600, the default progress deadline)`;
+const ROLLOUT_HELP = `  --no-wait              do not follow nor verify the rollout (default: verify it, as the deployer does)
+  --no-rollback          leave a rollout that fails verification as it is (default: roll it back to
+                         the last image verified Ready there, and verify that)
+  --timeout <seconds>    the verify deadline, from the patch (default: ${DEFAULT_VERIFY_DEADLINE_SECONDS})`;
 const COMMON_HELP = `  --json                 one JSON document on stdout, for scripts
   -h, --help             this help`;
 
@@ -127,7 +131,9 @@ ${CONFIG_HELP}`,
       "Through the deployer's own plan: the image is <repository>:<tag>@<digest>, the Deployment\n" +
       'gets the same annotations, and the PATCH is conditional on what was read. An image older\n' +
       'than the running build is refused unless --allow-older (or use ship rollback). Automatic\n' +
-      'deploys stay as they are (paused or not). Exit status 1 when a rollout fails or times out.',
+      'deploys stay as they are (paused or not). The rollout is verified as the deployer verifies\n' +
+      'it (Ready, or failed: image pull, crash loop, deadline); a failed one is rolled back to the\n' +
+      'last image verified Ready there unless --no-rollback. Exit status 1 when verification fails.',
     options: {
       ...CONFIG_OPTIONS,
       ...REGISTRY_OPTIONS,
@@ -151,7 +157,7 @@ ${ROLLOUT_HELP}\n${CLUSTER_HELP}\n${REGISTRY_HELP}\n${CONFIG_HELP}`,
       "Without --to: the newest earlier revision in the Deployment's ReplicaSet history whose image\n" +
       'differs, pinned by its digest (which must still be in the registry). Automatic deploys of\n' +
       'the service are paused in the same PATCH, so the next build does not undo the rollback;\n' +
-      '`ship resume` turns them back on.',
+      '`ship resume` turns them back on. Verified as `ship deploy` is, with the same rollback rule.',
     options: {
       ...CONFIG_OPTIONS,
       ...REGISTRY_OPTIONS,
@@ -234,9 +240,9 @@ ${COMMON_HELP}
 function rolloutOptions(
   values: Values,
   command: string,
-): { wait: boolean; timeoutSeconds: number } {
+): { wait: boolean; timeoutSeconds: number; rollback: boolean } {
   const text = values.timeout as string | undefined;
-  let timeoutSeconds = 600;
+  let timeoutSeconds = DEFAULT_VERIFY_DEADLINE_SECONDS;
   if (text !== undefined) {
     if (!/^[1-9][0-9]{0,5}$/.test(text)) {
       throw new UsageError(
@@ -246,7 +252,11 @@ function rolloutOptions(
     }
     timeoutSeconds = Number(text);
   }
-  return { wait: values['no-wait'] !== true, timeoutSeconds };
+  return {
+    wait: values['no-wait'] !== true,
+    timeoutSeconds,
+    rollback: values['no-rollback'] !== true,
+  };
 }
 
 /** Runs one command line; resolves to the exit status. Never throws for a user's mistake. */

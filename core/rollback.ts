@@ -40,9 +40,7 @@ export function addRejected(
 }
 
 /** The last image verified Ready on the Deployment, with its build and commit, when recorded. */
-export function verifiedImage(
-  deployment: Deployment,
-):
+export function verifiedImage(deployment: Deployment):
   | {
       image: string;
       digest: string;
@@ -335,8 +333,9 @@ export function verdictPatch(
   switch (verdict.state) {
     case 'ready':
       state = rollback ? 'rolled-back' : 'verified';
+      // The verdict first: the why after it may be cut to fit one line.
       reason = rollback
-        ? `rolled back from ${from} (${current.reason.replace(/^rolling back from [^:]*: /, '')}); rollback verified Ready in ${verdict.seconds} s`
+        ? `rolled back from ${from}, verified Ready in ${verdict.seconds} s; why: ${current.reason.replace(/^rolling back from [^:]*: /, '')}`
         : `verified Ready in ${verdict.seconds} s`;
       extra[ANNOTATIONS.verifiedImage] = target.image;
       extra[ANNOTATIONS.verifiedBuild] = target.build > 0 ? String(target.build) : null;

@@ -79,6 +79,12 @@ export interface JudgeSettings {
 
 export const DEFAULT_JUDGE_SETTINGS: JudgeSettings = { graceChecks: 2, restartLimit: 3 };
 
+/**
+ * The verify deadline when none is configured: well under Kubernetes' 600 s progress deadline,
+ * above a normal rollout of a DockerCoins service (image pull and start, seconds to a minute).
+ */
+export const DEFAULT_VERIFY_DEADLINE_SECONDS = 180;
+
 export interface JudgeInput {
   readonly target: VerifyTarget;
   readonly deployment: Deployment | undefined;
@@ -101,9 +107,16 @@ const FAST_FAILURES: ReadonlySet<string> = new Set([
   'InvalidImageName',
 ]);
 
-/** The kubelet alternates ErrImagePull and ImagePullBackOff: one failure, seen twice. */
+/**
+ * The kubelet alternates ErrImagePull and ImagePullBackOff, and a crash-looping container
+ * alternates CrashLoopBackOff and Running between restarts: each is one failure, seen twice.
+ */
 const family = (reason: string): string =>
-  reason === 'ErrImagePull' || reason === 'ImagePullBackOff' ? 'image-pull' : reason;
+  reason === 'ErrImagePull' || reason === 'ImagePullBackOff'
+    ? 'image-pull'
+    : reason === 'CrashLoopBackOff' || reason === 'RestartLoop'
+      ? 'crash'
+      : reason;
 
 /** Kubernetes' `pod-template-hash` label on a ReplicaSet and its pods. */
 export const POD_TEMPLATE_HASH = 'pod-template-hash';
@@ -175,7 +188,7 @@ export function judge(input: JudgeInput): Verdict {
   const rollout = rolloutStatus(deployment);
   const elapsed = Math.max(0, Math.round((now.getTime() - Date.parse(target.startedAt)) / 1000));
   if (observed && rollout.state === 'ready') {
-    return { state: 'ready', seconds: elapsed, message: `${rollout.message} in ${elapsed} s` };
+    return { state: 'ready', seconds: elapsed, message: rollout.message };
   }
   if (observed && rollout.state === 'failed') {
     return {
@@ -260,6 +273,7 @@ function podFailure(
   deployment: Deployment,
   settings: JudgeSettings,
 ): Omit<FailureStrike, 'count'> | undefined {
+  const previous = input.previous;
   const rs = newReplicaSet(deployment, input.replicaSets, input.target);
   if (rs === undefined) return undefined;
   const hash = rs.metadata.labels?.[POD_TEMPLATE_HASH];
@@ -287,7 +301,26 @@ function podFailure(
           message: oneLine(waiting.message ?? lastTermination(status) ?? waiting.reason),
         };
       }
-      if ((status.restartCount ?? 0) >= settings.restartLimit && status.ready !== true) {
+      const restarts = status.restartCount ?? 0;
+      const crashed =
+        status.ready !== true && restarts > 0 && status.lastState?.terminated !== undefined;
+      if (
+        crashed &&
+        previous !== undefined &&
+        family(previous.reason) === 'crash' &&
+        restarts < settings.restartLimit
+      ) {
+        // Running between two crashes: the crash loop goes on, not a new start.
+        return {
+          reason: 'CrashLoopBackOff',
+          pod: pod.metadata.name,
+          container: status.name,
+          message: oneLine(
+            `container ${status.name} restarted ${restarts} times; last: ${lastTermination(status)}`,
+          ),
+        };
+      }
+      if (restarts >= settings.restartLimit && status.ready !== true) {
         return {
           reason: 'RestartLoop',
           pod: pod.metadata.name,
@@ -314,8 +347,10 @@ function lastTermination(status: ContainerStatus): string | undefined {
 const oneLine = (text: string): string => text.replace(/\s+/g, ' ').trim().slice(0, 400);
 
 /**
- * Reads the Deployment, its ReplicaSets and the new ReplicaSet's pods, and judges. Reads only:
- * recording the verdict is {@link ../rollback!recordVerdict}'s. Errors of the reads are thrown
+ * Reads the Deployment and judges; lists its ReplicaSets and the new ReplicaSet's pods only when
+ * they can change the verdict (our generation observed and not yet decided), so a check of a
+ * rollout the controller has not picked up, or of one already Ready, is one GET. Reads only:
+ * recording the verdict is rollback.ts's `recordVerdict`. Errors of the reads are thrown
  * (TransientError: the caller retries the check).
  */
 export async function check(
@@ -326,28 +361,28 @@ export async function check(
   settings: JudgeSettings = DEFAULT_JUDGE_SETTINGS,
 ): Promise<Verdict> {
   const deployment = await kube.getDeployment(target.namespace, target.deployment);
-  let replicaSets: ReplicaSet[] = [];
-  let pods: Pod[] = [];
-  if (deployment !== undefined) {
-    const selector = labelSelector(deployment);
-    if (selector !== undefined) {
-      replicaSets = await kube.listReplicaSets(target.namespace, selector);
-      const rs = newReplicaSet(deployment, replicaSets, target);
-      const hash = rs?.metadata.labels?.[POD_TEMPLATE_HASH];
-      if (hash !== undefined) {
-        pods = await kube.listPods(target.namespace, `${selector},${POD_TEMPLATE_HASH}=${hash}`);
-      }
-    }
-  }
-  return judge({
+  const input = {
     target,
     deployment,
-    replicaSets,
-    pods,
     now,
     settings,
     ...(previous === undefined ? {} : { previous }),
-  });
+  };
+  const first = judge({ ...input, replicaSets: [], pods: [] });
+  const observed = (deployment?.status?.observedGeneration ?? 0) as number;
+  const decided =
+    first.state !== 'progressing' && !(first.state === 'failed' && first.kind === 'Deadline');
+  if (deployment === undefined || decided || observed < target.generation) return first;
+  const selector = labelSelector(deployment);
+  if (selector === undefined) return first;
+  const replicaSets = await kube.listReplicaSets(target.namespace, selector);
+  const rs = newReplicaSet(deployment, replicaSets, target);
+  const hash = rs?.metadata.labels?.[POD_TEMPLATE_HASH];
+  const pods =
+    hash === undefined
+      ? []
+      : await kube.listPods(target.namespace, `${selector},${POD_TEMPLATE_HASH}=${hash}`);
+  return judge({ ...input, replicaSets, pods });
 }
 
 /** The Deployment's spec.selector.matchLabels as an equality selector; undefined without one. */

@@ -9,18 +9,23 @@
 import { classifyTag } from '../../buildspecs/image-tags';
 import type { ServiceSettings } from '../../lib/deployer-contract';
 import { deployTarget } from '../../core/apply';
-import { planTarget, runningImage, type PlanOptions } from '../../core/plan';
-import type { DesiredImage, TargetOutcome, TargetRef } from '../../core/types';
+import { parseImageReference, planTarget, runningImage, type PlanOptions } from '../../core/plan';
+import { applyRollback, recordVerdict } from '../../core/rollback';
+import type { DesiredImage, TargetOutcome, TargetRef, VerifyTarget } from '../../core/types';
+import { check, describeVerdict, type FailureStrike, type Verdict } from '../../core/verify';
 import { desiredFromImage, NotDeployableError } from '../builds';
 import type { ShipContext } from '../context';
 import { desiredFromRevision, previousImage, rolloutHistory } from '../history';
 import { EXIT, ShipError, UsageError, formatJson } from '../output';
-import { rolloutStatus, type RolloutStatus } from '../../core/rollout';
 import { shortDigest } from '../table';
 
 export interface RolloutOptions {
+  /** Follow and verify the rollout (false: `--no-wait`, nothing verified or recorded). */
   readonly wait: boolean;
+  /** The verify deadline, from the PATCH. */
   readonly timeoutSeconds: number;
+  /** Roll a failed verification back to the last verified image (false: `--no-rollback`). */
+  readonly rollback: boolean;
 }
 
 /** A Deployment and the image chosen for it. */
@@ -168,12 +173,20 @@ async function resolveTag(
   }
 }
 
-/** The outcome of one Deployment, with the rollout followed after a patch. */
+/** The outcome of one Deployment, with its verification after a patch. */
 interface Result {
   readonly outcome: TargetOutcome;
-  readonly rollout: RolloutStatus | undefined;
-  /** The rollout did not end within the timeout. */
-  readonly timedOut: boolean;
+  readonly verification: Verification | undefined;
+}
+
+/** What verifying one deploy came to, with the rollback it got. */
+interface Verification {
+  readonly verdict: Verdict;
+  /** The rollback after a failed verdict, with the rollback's own verdict. */
+  readonly rollback:
+    | { readonly status: 'rolled-back'; readonly image: string; readonly verdict: Verdict }
+    | { readonly status: 'none'; readonly reason: string; readonly message: string }
+    | undefined;
 }
 
 async function carryOut(
@@ -207,31 +220,31 @@ async function carryOut(
     }
   }
 
+  const verifiedOptions: PlanOptions = rollout.wait
+    ? {
+        ...planOptions,
+        verification: { execution: shipExecution(ctx), deadlineSeconds: rollout.timeoutSeconds },
+      }
+    : planOptions;
   const results: Result[] = [];
   for (const step of steps) {
     ctx.progress.update(`${describeRef(step.ref)}: patching…`);
-    const outcome = await deployTarget(step.ref, step.image, deps, planOptions, started);
-    let status: RolloutStatus | undefined;
-    let timedOut = false;
-    if (outcome.status === 'deployed' && rollout.wait) {
-      ({ status, timedOut } = await waitForRollout(
-        ctx,
-        step.ref,
-        outcome.generation,
-        rollout.timeoutSeconds,
-      ));
-    }
-    results.push({ outcome, rollout: status, timedOut });
+    const outcome = await deployTarget(step.ref, step.image, deps, verifiedOptions, started);
+    const target =
+      outcome.status === 'deployed' || outcome.status === 'skipped' ? outcome.verify : undefined;
+    const verification =
+      target === undefined ? undefined : await verify(ctx, step.ref, target, rollout.rollback);
+    results.push({ outcome, verification });
   }
   ctx.progress.done();
 
   const failed = results.some(
-    (r) => r.outcome.status === 'failed' || r.rollout?.state === 'failed' || r.timedOut,
+    (r) => r.outcome.status === 'failed' || r.verification?.verdict.state === 'failed',
   );
   if (ctx.options.json) {
     ctx.io.stdout.write(
       formatJson(
-        results.map(({ outcome, rollout: status, timedOut }) => ({
+        results.map(({ outcome, verification }) => ({
           environment: outcome.ref.environment.name,
           namespace: outcome.ref.environment.namespace,
           service: outcome.ref.service,
@@ -243,20 +256,21 @@ async function carryOut(
           from: outcome.status === 'failed' ? null : (outcome.from ?? null),
           to: outcome.to,
           paused: planOptions.pause === true,
-          rollout: status ?? null,
-          timedOut,
+          verification: verification ?? null,
         })),
       ),
     );
   } else {
-    for (const { outcome, rollout: status, timedOut } of results) {
+    for (const { outcome, verification } of results) {
       ctx.io.stdout.write(`${describeOutcome(outcome, planOptions)}\n`);
-      if (status !== undefined) {
-        ctx.io.stdout.write(
-          `  rollout: ${status.message}${timedOut ? ` (still not done after ${rollout.timeoutSeconds} s; ship status follows it)` : ''}\n`,
-        );
+      if (verification !== undefined) {
+        for (const line of describeVerification(verification, rollout)) {
+          ctx.io.stdout.write(`  ${line}\n`);
+        }
       } else if (outcome.status === 'deployed') {
-        ctx.io.stdout.write('  rollout: not followed (--no-wait); `ship status` shows it.\n');
+        ctx.io.stdout.write(
+          '  rollout: not followed nor verified (--no-wait); `ship status` shows it (VERIFIED: unverified or -).\n',
+        );
       }
     }
   }
@@ -291,32 +305,80 @@ function describeOutcome(outcome: TargetOutcome, planOptions: PlanOptions): stri
   }
 }
 
-/** Reads the Deployment until its rollout of `generation` is done or failed, or time is up. */
-export async function waitForRollout(
+/** Who verifies a person's deploy, in the verification record: `ship:<user>`. */
+function shipExecution(ctx: ShipContext): string {
+  const user = ctx.deps.env.USER ?? ctx.deps.env.LOGNAME ?? ctx.deps.env.USERNAME;
+  return `ship:${user === undefined || user === '' ? 'unknown-user' : user}`;
+}
+
+/**
+ * Verifies one deploy as the deployer's state machine does, in-process: check every poll
+ * interval (2 s) until a verdict; a failed one is rolled back to the last verified image (unless
+ * `--no-rollback`) and the rollback is verified the same way; every final verdict is recorded on
+ * the Deployment.
+ */
+async function verify(
   ctx: ShipContext,
   ref: TargetRef,
-  generation: number | undefined,
-  timeoutSeconds: number,
-): Promise<{ status: RolloutStatus | undefined; timedOut: boolean }> {
-  const { environment, target } = ref;
-  const deadline = ctx.deps.now().getTime() + timeoutSeconds * 1000;
+  first: VerifyTarget,
+  rollbackAllowed: boolean,
+): Promise<Verification> {
+  const client = await ctx.retry(() => ctx.clusters().connect(ref.environment));
   const interval = ctx.deps.pollIntervalMs ?? 2000;
-  const client = await ctx.retry(() => ctx.clusters().connect(environment));
-  let status: RolloutStatus | undefined;
-  for (;;) {
-    const live = await ctx.retry(() =>
-      client.getDeployment(environment.namespace, target.deployment),
-    );
-    if (live === undefined) {
-      throw new ShipError(`${describeRef(ref)}: the Deployment was deleted during its rollout.`);
+  const follow = async (target: VerifyTarget): Promise<Verdict> => {
+    let previous: FailureStrike | undefined;
+    for (;;) {
+      const verdict = await ctx.retry(() => check(client, target, ctx.deps.now(), previous));
+      if (verdict.state !== 'progressing') return verdict;
+      previous = verdict.strike;
+      ctx.progress.update(
+        `${describeRef(ref)}: ${target.phase === 'rollback' ? 'rolling back: ' : ''}${verdict.message}`,
+      );
+      await ctx.deps.sleep(interval);
     }
-    status = rolloutStatus(live);
-    // A status from before our patch says nothing about our rollout.
-    const observed = (live.status?.observedGeneration as number | undefined) ?? 0;
-    const ours = generation === undefined || observed >= generation;
-    if (ours && status.state !== 'progressing') return { status, timedOut: false };
-    ctx.progress.update(`${describeRef(ref)}: ${status.message}`);
-    if (ctx.deps.now().getTime() + interval > deadline) return { status, timedOut: true };
-    await ctx.deps.sleep(interval);
+  };
+  const verdict = await follow(first);
+  if (verdict.state !== 'failed' || !rollbackAllowed) {
+    await ctx.retry(() => recordVerdict(client, first, verdict, ctx.deps.now()));
+    return { verdict, rollback: undefined };
   }
+  ctx.progress.update(`${describeRef(ref)}: ${describeVerdict(verdict)}; rolling back…`);
+  const rolled = await ctx.retry(() =>
+    applyRollback(client, first, verdict, ctx.deps.now(), 'ship'),
+  );
+  if (rolled.status === 'none') {
+    return {
+      verdict,
+      rollback: { status: 'none', reason: rolled.reason, message: rolled.message },
+    };
+  }
+  const after = await follow(rolled.target);
+  await ctx.retry(() => recordVerdict(client, rolled.target, after, ctx.deps.now()));
+  return {
+    verdict,
+    rollback: { status: 'rolled-back', image: rolled.target.image, verdict: after },
+  };
+}
+
+function describeVerification(verification: Verification, options: RolloutOptions): string[] {
+  const { verdict, rollback } = verification;
+  const lines = [
+    verdict.state === 'ready'
+      ? `${describeVerdict(verdict)} (${verdict.message})`
+      : describeVerdict(verdict),
+  ];
+  if (verdict.state !== 'failed') return lines;
+  if (rollback === undefined) {
+    lines.push(
+      options.rollback
+        ? 'not rolled back'
+        : 'not rolled back (--no-rollback): it keeps running the failed image; the digest is rejected for automatic deploys.',
+    );
+  } else if (rollback.status === 'none') {
+    lines.push(`not rolled back (${rollback.reason}): ${rollback.message}`);
+  } else {
+    const tag = parseImageReference(rollback.image).tag ?? rollback.image;
+    lines.push(`rolled back to ${tag} (${rollback.image}): ${describeVerdict(rollback.verdict)}`);
+  }
+  return lines;
 }

@@ -7,9 +7,12 @@
 import {
   ANNOTATIONS,
   type EnvironmentSettings,
+  type RejectedDigest,
   type ServiceSettings,
+  type VerificationRecord,
 } from '../../lib/deployer-contract';
-import { runningImage } from '../../core/plan';
+import { rejectedDigests, runningImage } from '../../core/plan';
+import { readVerification } from '../../core/verify';
 import type { Deployment, RunningImage } from '../../core/types';
 import { buildFacts, newestFor, type NewestImage } from '../builds';
 import type { ShipContext } from '../context';
@@ -33,6 +36,10 @@ export interface TargetStatus {
   readonly newest: NewestImage | undefined;
   /** Runs another digest than the newest image built for the environment. */
   readonly drift: boolean;
+  /** The verification record on the Deployment (annotation `verification`), when there is one. */
+  readonly verification?: VerificationRecord | undefined;
+  /** Digests that failed verification there, newest first (annotation `rejected`). */
+  readonly rejected?: readonly RejectedDigest[];
 }
 
 export async function statusCommand(ctx: ShipContext): Promise<number> {
@@ -126,6 +133,8 @@ export async function statusCommand(ctx: ShipContext): Promise<number> {
           paused: annotations[ANNOTATIONS.paused] === 'true',
           rollout: rolloutStatus(live!),
           drift: newest !== undefined && running?.digest !== newest.image.digest,
+          verification: readVerification(live!),
+          rejected: rejectedDigests(live!),
         });
       }
     }
@@ -133,9 +142,10 @@ export async function statusCommand(ctx: ShipContext): Promise<number> {
   ctx.progress.done();
 
   if (ctx.options.json) {
-    ctx.io.stdout.write(formatJson(rows.map((row) => statusJson(row, pattern))));
+    ctx.io.stdout.write(formatJson(rows.map((row) => statusJson(row, pattern, ctx.deps.now()))));
   } else {
     ctx.io.stdout.write(statusTable(rows, pattern, ctx.deps.now()));
+    ctx.io.stdout.write(verificationLines(rows).join(''));
     for (const row of rows) {
       if (row.error !== undefined && row.error !== 'missing') {
         ctx.io.stderr.write(`${row.environment.name}/${row.service.service}: ${row.error}\n`);
@@ -145,7 +155,7 @@ export async function statusCommand(ctx: ShipContext): Promise<number> {
   return failed ? EXIT.failure : EXIT.ok;
 }
 
-function statusJson(row: TargetStatus, pattern: string): unknown {
+function statusJson(row: TargetStatus, pattern: string, now: Date): unknown {
   return {
     environment: row.environment.name,
     cluster: row.environment.clusterName,
@@ -168,7 +178,68 @@ function statusJson(row: TargetStatus, pattern: string): unknown {
             commit: buildFacts(row.newest.image, pattern).commit ?? null,
           },
     drift: row.drift,
+    verification:
+      row.verification === undefined
+        ? null
+        : { ...row.verification, label: verificationText(row, now) },
+    rejected: row.rejected ?? [],
   };
+}
+
+/**
+ * What the VERIFIED column says: the record's state, when it is about the digest that runs;
+ * `unverified` when the record is about another image (someone deployed without verifying).
+ */
+export function verificationText(row: TargetStatus, now: Date): string {
+  const record = row.verification;
+  if (record === undefined) return '-';
+  if (row.running?.digest !== record.digest) return 'unverified';
+  switch (record.state) {
+    case 'verified':
+      return 'verified';
+    case 'verifying':
+      return Date.parse(record.leaseUntil) < now.getTime()
+        ? 'verifying (lease expired)'
+        : 'verifying';
+    case 'failed':
+      return 'FAILED';
+    case 'rolled-back':
+      return 'rolled back';
+    case 'superseded':
+      return 'superseded';
+    case 'changed':
+      return 'stopped (changed)';
+  }
+}
+
+/**
+ * Under the table: per Deployment with a verification record, the last verdict's reason, and
+ * each rejected digest with its reason (what the deployer will not deploy again).
+ */
+export function verificationLines(rows: readonly TargetStatus[]): string[] {
+  const lines: string[] = [];
+  for (const row of rows) {
+    const where = `${row.environment.name}/${row.service.service}`;
+    const record = row.verification;
+    if (record !== undefined) {
+      lines.push(
+        `${where}: ${record.state} ${record.image.slice(record.image.lastIndexOf('/') + 1)} ` +
+          `(${record.execution}, since ${record.since}): ${record.reason}\n`,
+      );
+    }
+    for (const entry of row.rejected ?? []) {
+      lines.push(
+        `${where}: rejected ${shortDigest(entry.digest)}${entry.build === undefined ? '' : ` (build #${entry.build})`} ` +
+          `at ${entry.at}: ${entry.reason}\n`,
+      );
+    }
+  }
+  if (lines.length > 0 && rows.some((r) => (r.rejected ?? []).length > 0)) {
+    lines.push(
+      'A rejected digest is never deployed again automatically; `ship deploy <service> <tag>` deploys it by hand and takes it off the list.\n',
+    );
+  }
+  return lines.length === 0 ? [] : ['\n', ...lines];
 }
 
 /** The table people read; exported for golden tests. */
@@ -183,6 +254,7 @@ export function statusTable(rows: readonly TargetStatus[], pattern: string, now:
       { header: 'BUILD', align: 'right' },
       { header: 'DEPLOYED' },
       { header: 'ROLLOUT' },
+      { header: 'VERIFIED' },
       { header: 'NEWEST' },
       { header: 'NOTES' },
     ],
@@ -197,7 +269,7 @@ export function statusTable(rows: readonly TargetStatus[], pattern: string, now:
           : (buildFacts(row.newest.image, pattern).commitTag ?? row.newest.tag);
       if (row.error !== undefined) {
         const note = row.error === 'missing' ? 'no such Deployment' : 'cannot read (see below)';
-        return [row.environment.name, name, '-', '-', '-', '-', '-', '-', newest, note];
+        return [row.environment.name, name, '-', '-', '-', '-', '-', '-', '-', newest, note];
       }
       const running = row.running;
       const notes = [
@@ -205,6 +277,9 @@ export function statusTable(rows: readonly TargetStatus[], pattern: string, now:
         ...(row.drift && row.newest !== undefined ? [`drift: newest is ${row.newest.tag}`] : []),
         ...(running?.digest === undefined ? ['not pinned by digest'] : []),
         ...(row.rollout?.specPaused === true ? ['rollout paused in Kubernetes'] : []),
+        ...((row.rejected ?? []).length > 0
+          ? [`${row.rejected!.length} rejected digest${row.rejected!.length === 1 ? '' : 's'}`]
+          : []),
       ];
       return [
         row.environment.name,
@@ -217,6 +292,7 @@ export function statusTable(rows: readonly TargetStatus[], pattern: string, now:
           ? '-'
           : `${formatAge(row.deployedAt, now)} ago${row.deployedBy === undefined ? '' : ` by ${row.deployedBy}`}`,
         row.rollout === undefined ? '-' : rolloutText(row.rollout),
+        verificationText(row, now),
         newest,
         notes.join('; '),
       ];

@@ -90,7 +90,10 @@ function buildAndPush(commit: string, buildNumber: number): string {
   return (JSON.parse(inspect.stdout) as { Digest: string }).Digest;
 }
 
-function ship(args: string[], hooks: { onSleep?: () => void } = {}): Promise<ShipRun> {
+function ship(
+  args: string[],
+  hooks: { onSleep?: () => void; now?: () => Date } = {},
+): Promise<ShipRun> {
   return runShipCaptured(
     [
       ...args,
@@ -109,9 +112,13 @@ function ship(args: string[], hooks: { onSleep?: () => void } = {}): Promise<Shi
         return Promise.resolve();
       },
       pollIntervalMs: 10,
+      ...(hooks.now === undefined ? {} : { now: hooks.now }),
     },
   );
 }
+
+/** ship on the simulation's clock: each poll interval is 2 simulated seconds of the cluster. */
+const simulated = { onSleep: () => kube.tick(2), now: () => kube.now() };
 
 function hasher(): KubeDeployment {
   return kube.deployment(NAMESPACE, 'hasher')!;
@@ -239,6 +246,10 @@ describe('ship, end to end: build → deploy → status → rollback → paused 
       onSleep: () => kube.completeRollout(NAMESPACE, 'hasher'),
     });
     expect(second.status).toBe(0);
+    expect(second.stdout).toContain('verified Ready in');
+    // ship recorded the verdict (annotations only); the API server bumps the generation for an
+    // annotation change too (annotations are copied to ReplicaSets), and the controller observes it.
+    kube.completeRollout(NAMESPACE, 'hasher');
     const status = await ship(['status', '--json']);
     expect(status.status).toBe(0);
     const rows = JSON.parse(status.stdout) as {
@@ -305,5 +316,59 @@ describe('ship, end to end: build → deploy → status → rollback → paused 
     expect(history.stdout).toContain(
       `hasher ${COMMIT_1.slice(0, 12)} (commit 6e0de79, build DockerCoins-hasher#41) by ship`,
     );
+  });
+});
+
+describe('ship, end to end: a deploy that fails verification is rolled back', () => {
+  const pinned = (commit: string): string =>
+    `${registry.host}/hasher:${commit.slice(0, 12)}@${digests[commit]}`;
+
+  test('Given an image whose pods cannot pull it, when ship deploys it, then ship says FAILED, rolls back to the verified image, verifies that, exits 1, and status shows it', async () => {
+    // a verified starting point: build 41, verified Ready by ship on the simulated cluster
+    const good = await ship(
+      ['deploy', 'hasher', COMMIT_1.slice(0, 12), '--allow-older'],
+      simulated,
+    );
+    expect(good.stderr).toBe('');
+    expect(good.status).toBe(0);
+    expect(good.stdout).toMatch(
+      /verified Ready in \d+ s \(deployment "hasher" successfully rolled out\)/,
+    );
+    expect(hasher().metadata.annotations?.[ANNOTATIONS.verifiedImage]).toBe(pinned(COMMIT_1));
+
+    // build 42's image cannot be pulled by the nodes
+    kube.setFate(pinned(COMMIT_2), { kind: 'image-pull-failure' });
+    const bad = await ship(['deploy', 'hasher', COMMIT_2.slice(0, 12)], simulated);
+    expect(bad.status).toBe(1);
+    expect(bad.stdout).toMatch(
+      /FAILED verification: pod hasher-[a-z0-9]+-[a-z0-9]+ (ErrImagePull|ImagePullBackOff): /,
+    );
+    expect(bad.stdout).toMatch(/rolled back to 6e0de7938dda \(.*\): verified Ready in \d+ s/);
+    expect(imageOf(hasher())).toBe(pinned(COMMIT_1));
+    const annotations = hasher().metadata.annotations ?? {};
+    expect(annotations[ANNOTATIONS.rolledBackFrom]).toBe(pinned(COMMIT_2));
+    expect(annotations[ANNOTATIONS.deployedBy]).toBe('ship');
+    expect(
+      (JSON.parse(annotations[ANNOTATIONS.rejected]!) as { digest: string }[]).map((e) => e.digest),
+    ).toEqual([digests[COMMIT_2]]);
+
+    // the deployer never deploys the rejected digest again, even as a newer build number
+    kube.tick(2);
+    const retried = await deployerRun(buildRecord(COMMIT_2, digests[COMMIT_2]!, 45));
+    expect(retried).toMatchObject({ status: 'skipped', reason: 'digest-rejected' });
+
+    const status = await ship(['status', '--env', 'main'], simulated);
+    expect(status.stdout).toMatch(/hasher +6e0de7938dda .* rolled back /);
+    expect(status.stdout).toContain(`main/hasher: rejected ${digests[COMMIT_2]!.slice(0, 19)}`);
+
+    // --no-rollback: a person deploys the rejected digest on purpose and keeps it running
+    const kept = await ship(
+      ['deploy', 'hasher', COMMIT_2.slice(0, 12), '--no-rollback'],
+      simulated,
+    );
+    expect(kept.status).toBe(1);
+    expect(kept.stdout).toContain('not rolled back (--no-rollback)');
+    expect(imageOf(hasher())).toBe(pinned(COMMIT_2));
+    kube.setFate(pinned(COMMIT_2), undefined);
   });
 });

@@ -559,6 +559,25 @@ describe('createKubeClient for ship: options of a kubeconfig user', () => {
     },
   );
 
+  test.each([
+    [
+      'a Status, not a list',
+      '{"kind":"Status","apiVersion":"v1"}',
+      /not a PodList \(no items array\)/,
+    ],
+    ['items that is not an array', '{"kind":"PodList","items":{}}', /not a PodList/],
+    ['a body that is not JSON', '<html>proxy</html>', /not JSON.*<html>proxy/],
+  ])(
+    'Given a pod list answered 200 with %s, then PermanentError rejected',
+    async (_, body, message) => {
+      reply = () => ({ status: 200, body });
+      const error = await failure(client().kube.listPods('dockercoins', 'app=hasher'));
+      expect(error).toBeInstanceOf(PermanentError);
+      expect((error as PermanentError).reason).toBe('rejected');
+      expect(error.message).toMatch(message);
+    },
+  );
+
   test('Given no CA (a kubeconfig without certificate-authority), when the server is self-signed, then the request fails before any HTTP, saying no CA was given and the hint', async () => {
     const { kube } = client({
       caPem: undefined,
@@ -643,6 +662,33 @@ describe('createKubeClient against the in-test API server: ReplicaSets and clien
       status: 200,
     });
     expect(await kube.listReplicaSets(NS, 'app.kubernetes.io/name=rng')).toEqual([]);
+  });
+
+  test("Given a rollout on the simulated cluster, when the new ReplicaSet's pods are listed by selector and pod-template-hash, then those pods, from one GET with the selector encoded", async () => {
+    apiserver.patchDeployment(NS, 'hasher', imagePatch('2'));
+    apiserver.tick(2);
+    const [current] = apiserver.replicaSetsOf(NS, 'hasher').slice(-1);
+    const hash = current!.metadata.labels!['pod-template-hash']!;
+    apiserver.resetRequests();
+    const kube = kubeClient({ token: () => Promise.resolve('bob-token') });
+    const selector = `${SELECTOR},pod-template-hash=${hash}`;
+    const pods = await kube.listPods(NS, selector);
+    expect(pods.map((p) => p.metadata.name).sort()).toEqual(
+      apiserver
+        .podsOf(NS, 'hasher')
+        .map((p) => p.metadata.name)
+        .sort(),
+    );
+    expect(pods.length).toBeGreaterThan(0);
+    expect(pods.every((p) => p.metadata.labels?.['pod-template-hash'] === hash)).toBe(true);
+    expect(apiserver.requests).toHaveLength(1);
+    expect(apiserver.requests[0]).toMatchObject({
+      method: 'GET',
+      path: `/api/v1/namespaces/${NS}/pods`,
+      query: { labelSelector: selector },
+      user: 'bob',
+      status: 200,
+    });
   });
 
   test("Given a client certificate of the cluster's client CA and no token, when a Deployment is read and patched, then both as the certificate's CN, with ship's field manager", async () => {

@@ -868,3 +868,197 @@ describe('what ship adds: unknown builds, rollback pauses, pause and resume', ()
     );
   });
 });
+
+describe('planTarget with verification: rejected digests and the verification lease', () => {
+  const EXECUTION = 'arn:aws:states:eu-west-1:123456789012:execution:deploy:e1';
+  const VERIFY: PlanOptions = {
+    deployedBy: 'deployer',
+    verification: { execution: EXECUTION, deadlineSeconds: 180 },
+  };
+  const rejectedList = (digest: string): string =>
+    JSON.stringify([
+      {
+        digest,
+        build: 55,
+        reason: 'ImagePullBackOff: pod hasher-5c9f… ',
+        at: '2025-01-15T09:00:00.000Z',
+      },
+      { digest: NEWER_DIGEST, reason: 'Deadline', at: '2025-01-15T08:00:00.000Z' },
+    ]);
+  const running = (annotations: Record<string, string> = {}): Deployment =>
+    live({
+      annotations: ours(HASHER.digest, 55, annotations),
+      containers: [{ name: 'hasher', image: IMAGE.image }],
+    });
+  const record = (changes: Record<string, unknown>): string =>
+    JSON.stringify({
+      state: 'verifying',
+      image: IMAGE.image,
+      digest: HASHER.digest,
+      build: 55,
+      execution: 'arn:other',
+      generation: 7,
+      since: '2025-01-15T10:00:00.000Z',
+      leaseUntil: new Date(NOW.getTime() + 60_000).toISOString(),
+      reason: 'verifying',
+      ...changes,
+    });
+
+  test('Given the digest in the rejected list, when the deployer plans it, then it skips with digest-rejected and says how to clear it', () => {
+    const step = plan(
+      live({
+        annotations: ours(OLD_DIGEST, 50, { [ANNOTATIONS.rejected]: rejectedList(HASHER.digest) }),
+      }),
+      VERIFY,
+    );
+    expect(step).toMatchObject({ action: 'skip', reason: 'digest-rejected' });
+    expect(step.action === 'skip' && step.detail).toMatch(
+      /failed verification here at 2025-01-15T09:00:00.000Z \(ImagePullBackOff.*`ship deploy`/,
+    );
+  });
+
+  test('Given the digest rejected, when ship deploys it, then it patches and takes the digest off the list, keeping the others', () => {
+    const step = plan(
+      live({
+        annotations: ours(OLD_DIGEST, 50, { [ANNOTATIONS.rejected]: rejectedList(HASHER.digest) }),
+      }),
+      { deployedBy: 'ship' },
+    );
+    expect(step.action).toBe('patch');
+    const annotations = (
+      step as unknown as { patch: { metadata: { annotations: Record<string, string> } } }
+    ).patch.metadata.annotations;
+    expect(JSON.parse(annotations[ANNOTATIONS.rejected]!)).toEqual([
+      { digest: NEWER_DIGEST, reason: 'Deadline', at: '2025-01-15T08:00:00.000Z' },
+    ]);
+  });
+
+  test('Given a rejected list without the digest, when planned, then it deploys and leaves the list alone', () => {
+    const step = plan(
+      live({
+        annotations: ours(OLD_DIGEST, 50, { [ANNOTATIONS.rejected]: rejectedList(NEWER_DIGEST) }),
+      }),
+      VERIFY,
+    );
+    expect(step.action).toBe('patch');
+    expect(JSON.stringify(step)).not.toContain(`"${ANNOTATIONS.rejected}"`);
+  });
+
+  test('Given verification, when a new image is planned, then the same PATCH writes the verifying record with the next generation and the lease', () => {
+    const step = plan(live(), VERIFY);
+    expect(step.action).toBe('patch');
+    const annotations = (
+      step as unknown as { patch: { metadata: { annotations: Record<string, string> } } }
+    ).patch.metadata.annotations;
+    expect(JSON.parse(annotations[ANNOTATIONS.verification]!)).toEqual({
+      state: 'verifying',
+      image: IMAGE.image,
+      digest: HASHER.digest,
+      build: 55,
+      execution: EXECUTION,
+      generation: 8,
+      since: NOW.toISOString(),
+      leaseUntil: new Date(NOW.getTime() + (2 * 180 + 120) * 1000).toISOString(),
+      reason: `verifying ${IMAGE.tag}`,
+    });
+  });
+
+  test('Given no verification, when a new image is planned, then no record is written (as before)', () => {
+    expect(JSON.stringify(plan(live()))).not.toContain(ANNOTATIONS.verification);
+  });
+
+  test.each<[string, Record<string, string>, string, RegExp]>([
+    ['no record (deployed by an older deployer)', {}, 'lease', /never verified: verifying it/],
+    [
+      'a record of another digest',
+      { [ANNOTATIONS.verification]: record({ digest: OLD_DIGEST }) },
+      'lease',
+      /never verified/,
+    ],
+    [
+      'another execution verifying, lease held',
+      { [ANNOTATIONS.verification]: record({}) },
+      'verifying',
+      /arn:other verifies it \(lease until/,
+    ],
+    [
+      'another execution verifying, lease expired',
+      {
+        [ANNOTATIONS.verification]: record({
+          leaseUntil: new Date(NOW.getTime() - 1).toISOString(),
+        }),
+      },
+      'lease',
+      /the lease of arn:other expired/,
+    ],
+    [
+      'our own execution (the Deploy task retried)',
+      { [ANNOTATIONS.verification]: record({ execution: EXECUTION }) },
+      'lease',
+      /resumed by its own execution/,
+    ],
+    [
+      'verified',
+      {
+        [ANNOTATIONS.verification]: record({ state: 'verified', reason: 'verified Ready in 41 s' }),
+      },
+      'already-running',
+      /its verification: verified \(verified Ready in 41 s\)/,
+    ],
+    [
+      'failed',
+      { [ANNOTATIONS.verification]: record({ state: 'failed', reason: 'FAILED' }) },
+      'already-running',
+      /its verification: failed/,
+    ],
+    ['a malformed record', { [ANNOTATIONS.verification]: '{not json' }, 'lease', /never verified/],
+  ])(
+    'Given the digest already runs with %s, when planned with verification, then the lease or skip of the table',
+    (_name, annotations, expected, detail) => {
+      const step = plan(running(annotations), VERIFY);
+      if (expected === 'lease') {
+        expect(step).toMatchObject({ action: 'lease', resourceVersion: '81235', generation: 7 });
+        const lease = step as Extract<TargetPlan, { action: 'lease' }>;
+        expect(lease.patch).toEqual({
+          metadata: {
+            resourceVersion: '81235',
+            annotations: { [ANNOTATIONS.verification]: expect.any(String) as unknown },
+          },
+        });
+        expect(
+          JSON.parse(
+            (lease.patch.metadata as { annotations: Record<string, string> }).annotations[
+              ANNOTATIONS.verification
+            ]!,
+          ),
+        ).toMatchObject({
+          state: 'verifying',
+          execution: EXECUTION,
+          digest: HASHER.digest,
+          generation: 7,
+        });
+        expect(lease.detail).toMatch(detail);
+      } else {
+        expect(step).toMatchObject({ action: 'skip', reason: expected });
+        expect(step.action === 'skip' && step.detail).toMatch(detail);
+      }
+    },
+  );
+
+  test('Given the digest already runs, when planned without verification, then it is skipped as before', () => {
+    expect(plan(running())).toMatchObject({ action: 'skip', reason: 'already-running' });
+  });
+
+  test('Given paused and rejected, when the deployer plans, then paused wins (the person said so first)', () => {
+    const step = plan(
+      live({
+        annotations: ours(OLD_DIGEST, 50, {
+          [ANNOTATIONS.paused]: 'true',
+          [ANNOTATIONS.rejected]: rejectedList(HASHER.digest),
+        }),
+      }),
+      VERIFY,
+    );
+    expect(step).toMatchObject({ action: 'skip', reason: 'paused' });
+  });
+});

@@ -451,7 +451,7 @@ describe('k8s/rbac/ship', () => {
     ).toEqual(['Role/dockercoins/dockercoins-ship', 'RoleBinding/dockercoins/dockercoins-ship']);
   });
 
-  test('Given the Role, when rendered, then it allows get and patch on the four Deployments we build and list on replicasets, nothing else', () => {
+  test('Given the Role, when rendered, then it allows get and patch on the four Deployments we build, list on replicasets and pods (verification), nothing else', () => {
     const rules = find(objects(), 'Role', 'dockercoins-ship').rules as Record<string, string[]>[];
     expect(rules).toEqual([
       {
@@ -461,6 +461,7 @@ describe('k8s/rbac/ship', () => {
         verbs: ['get', 'patch'],
       },
       { apiGroups: ['apps'], resources: ['replicasets'], verbs: ['list'] },
+      { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
     ]);
   });
 
