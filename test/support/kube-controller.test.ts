@@ -415,3 +415,243 @@ describe('LIST pods, replicasets and events, under RBAC', () => {
     expect(missing.body.details).toEqual({ name: 'nope', kind: 'pods' });
   });
 });
+
+describe('the controllers, rule by rule', () => {
+  test('Given replicas 4 and the 25% defaults, when rolled, then never more than 5 pods nor fewer than 3 available, and the revision moves to the new ReplicaSet', () => {
+    deploy('surge', { replicas: 4 });
+    setImage('surge', imageWith({ kind: 'ready', afterTicks: 3 }));
+    let most = 0;
+    let fewest = Number.POSITIVE_INFINITY;
+    kube.tickUntil(
+      () => {
+        const pods = kube.pods(NS, 'app=surge');
+        most = Math.max(most, pods.length);
+        fewest = Math.min(fewest, kube.deployment(NS, 'surge')!.status?.availableReplicas ?? 0);
+        return judge('surge').state === 'ready';
+      },
+      120,
+      'the rollout',
+    );
+    expect(most).toBe(5);
+    expect(fewest).toBe(3);
+    const sets = kube.replicaSetsOf(NS, 'surge');
+    expect(
+      sets.map((rs) => rs.metadata.annotations?.['deployment.kubernetes.io/revision']),
+    ).toEqual(['1', '2']);
+    expect(sets.map((rs) => rs.spec.replicas)).toEqual([0, 4]);
+  });
+
+  test('Given the Recreate strategy, when rolled, then the old pods are gone before any new pod exists', () => {
+    deploy('recreate', { replicas: 2, strategy: { type: 'Recreate' } });
+    const next = imageWith(undefined);
+    setImage('recreate', next);
+    let mixed = false;
+    kube.tickUntil(
+      () => {
+        const images = new Set(
+          kube.pods(NS, 'app=recreate').map((p) => p.spec.containers[0]!.image),
+        );
+        if (images.size > 1) mixed = true;
+        return judge('recreate').state === 'ready';
+      },
+      30,
+      'the rollout',
+    );
+    expect(mixed).toBe(false);
+    expect(kube.pods(NS, 'app=recreate').map((p) => p.spec.containers[0]!.image)).toEqual([
+      next,
+      next,
+    ]);
+  });
+
+  test('Given minReadySeconds 10, when a pod is Ready, then it counts as available only 10 s later', () => {
+    deploy('minready', { replicas: 1, minReadySeconds: 10 });
+    setImage('minready', imageWith({ kind: 'ready', afterTicks: 1 }));
+    kube.tickUntil(
+      () => newPods('minready')[0]?.status.containerStatuses[0]?.ready === true,
+      10,
+      'Ready',
+    );
+    const readyAt = kube.now().getTime();
+    const newRS = (): KubeDeployment => kube.replicaSetsOf(NS, 'minready').at(-1)!;
+    expect(newRS().status?.readyReplicas).toBe(1);
+    kube.tickUntil(() => newRS().status?.availableReplicas === 1, 30, 'available');
+    expect((kube.now().getTime() - readyAt) / 1000).toBe(10);
+    // then the old ReplicaSet scales down (maxUnavailable 0 of 1) and kubectl calls it done
+    expect(judge('minready').state).toBe('progressing');
+    kube.tick(1);
+    expect(judge('minready').state).toBe('ready');
+  });
+
+  test('Given a failed rollout, when the image is patched back, then the old ReplicaSet is reused at a new revision, scaled up, the failing one scaled to 0 and its pods gone, Ready', () => {
+    deploy('undo', { replicas: 2 });
+    const bad = imageWith({ kind: 'image-pull-failure' });
+    setImage('undo', bad);
+    kube.tick(30);
+    expect(judge('undo').state).toBe('progressing');
+    const [good, failing] = kube.replicaSetsOf(NS, 'undo');
+    setImage('undo', V1);
+    kube.tickUntil(() => judge('undo').state === 'ready', 30, 'the rollback');
+    const sets = kube.replicaSetsOf(NS, 'undo');
+    expect(sets.map((rs) => rs.metadata.name)).toEqual([
+      failing!.metadata.name,
+      good!.metadata.name,
+    ]);
+    expect(
+      sets.map((rs) => [
+        rs.metadata.annotations?.['deployment.kubernetes.io/revision'],
+        rs.spec.replicas,
+      ]),
+    ).toEqual([
+      ['2', 0],
+      ['3', 2],
+    ]);
+    expect(kube.pods(NS, 'app=undo').every((p) => p.spec.containers[0]!.image === V1)).toBe(true);
+    expect(
+      kube
+        .events(NS)
+        .filter((e) => e.involvedObject.name === 'undo')
+        .map((e) => e.message),
+    ).toEqual(
+      expect.arrayContaining([`Scaled down replica set ${failing!.metadata.name} to 0 from 1`]),
+    );
+  });
+
+  test('Given a paused Deployment, when its image changes, then nothing rolls, Progressing is Unknown DeploymentPaused and the deadline never fires; resumed, it rolls out', () => {
+    deploy('paused', { replicas: 2, progressDeadlineSeconds: 30 });
+    kube.patchDeployment(NS, 'paused', { spec: { paused: true } });
+    const next = imageWith(undefined);
+    setImage('paused', next);
+    kube.tick(60);
+    expect(judge('paused')).toMatchObject({ state: 'progressing', specPaused: true });
+    expect(progressing('paused')).toMatchObject({
+      status: 'Unknown',
+      reason: 'DeploymentPaused',
+      message: 'Deployment is paused',
+    });
+    expect(kube.pods(NS, 'app=paused').map((p) => p.spec.containers[0]!.image)).toEqual([V1, V1]);
+    kube.patchDeployment(NS, 'paused', { spec: { paused: null } });
+    kube.tickUntil(() => judge('paused').state === 'ready', 30, 'the rollout');
+    expect(kube.pods(NS, 'app=paused').map((p) => p.spec.containers[0]!.image)).toEqual([
+      next,
+      next,
+    ]);
+  });
+
+  test('Given completeRollout, when ticked, then the simulation agrees with it: same counts, same conditions', () => {
+    deploy('settled', { replicas: 2 });
+    const done = kube.deployment(NS, 'settled')!;
+    kube.tick(5);
+    const after = kube.deployment(NS, 'settled')!;
+    expect(after.status).toEqual(done.status);
+    expect(kube.podsOf(NS, 'settled')).toHaveLength(2);
+  });
+
+  test('Given no progress deadline (MaxInt32), when stuck, then never failed and no Progressing condition', () => {
+    deploy('nodeadline', { replicas: 1, progressDeadlineSeconds: 2147483647 });
+    setImage('nodeadline', imageWith({ kind: 'crash-loop' }));
+    kube.tick(700);
+    expect(judge('nodeadline').state).toBe('progressing');
+    expect(progressing('nodeadline')).toBeUndefined();
+  });
+});
+
+describe('fates', () => {
+  test('Given fates for the image, the Deployment, and the Deployment and image, then the most specific wins, and forgetting one falls back', () => {
+    deploy('fated', { replicas: 1 });
+    const next = imageWith({ kind: 'crash-loop' });
+    kube.setFate({ namespace: NS, deployment: 'fated' }, { kind: 'never-ready' });
+    kube.setFate(
+      { namespace: NS, deployment: 'fated', image: next },
+      { kind: 'config-error', reason: 'InvalidImageName' },
+    );
+    setImage('fated', next);
+    const reason = (): string | undefined => {
+      const s = only(newPods('fated'));
+      return s.state.waiting?.reason ?? (s.state.running === undefined ? undefined : 'running');
+    };
+    kube.tick(3);
+    expect(reason()).toBe('InvalidImageName');
+    kube.setFate({ namespace: NS, deployment: 'fated', image: next }, undefined);
+    kube.tick(3);
+    expect(reason()).toBe('running');
+    expect(only(newPods('fated')).ready).toBe(false);
+    kube.setFate({ namespace: NS, deployment: 'fated' }, undefined);
+    kube.tick(3);
+    expect(only(newPods('fated')).restartCount).toBeGreaterThan(0);
+  });
+
+  test.each<[string, PodFate, string]>([
+    ['ready', { kind: 'ready', afterTicks: -1 }, 'afterTicks must be a whole number'],
+    ['crash-loop', { kind: 'crash-loop', exitCode: 0 }, 'exitCode must be 1 to 255'],
+    [
+      'config-error',
+      { kind: 'config-error', reason: 'Nope' as 'CreateContainerError' },
+      'reason must be',
+    ],
+    ['unknown', { kind: 'sleep' } as unknown as PodFate, 'kind must be'],
+  ])('Given a bad %s fate, then setFate throws naming the value', (_kind, fate, why) => {
+    expect(() => kube.setFate('x:1', fate)).toThrow(why);
+    expect(() => kube.setFate('x:1', fate)).toThrow(JSON.stringify(fate));
+  });
+
+  test.each<['CreateContainerConfigError' | 'CreateContainerError' | 'InvalidImageName', RegExp]>([
+    ['CreateContainerConfigError', /^configmap "cfg-config" not found$/],
+    ['CreateContainerError', /^context deadline exceeded$/],
+    [
+      'InvalidImageName',
+      /^Failed to apply default image tag ".*": couldn't parse image name ".*": invalid reference format$/,
+    ],
+  ])(
+    'Given config-error %s, then the container waits with it, the pod Pending',
+    (reason, message) => {
+      deploy('cfg', { replicas: 1 });
+      setImage('cfg', imageWith({ kind: 'config-error', reason }));
+      kube.tick(4);
+      const pod = newPods('cfg')[0]!;
+      expect(pod.status.phase).toBe('Pending');
+      expect(pod.status.containerStatuses[0]!.state.waiting?.reason).toBe(reason);
+      expect(pod.status.containerStatuses[0]!.state.waiting?.message).toMatch(message);
+    },
+  );
+
+  test('Given never-ready, then Running and started, never ready, and an Unhealthy event', () => {
+    deploy('unready', { replicas: 1 });
+    setImage('unready', imageWith({ kind: 'never-ready' }));
+    kube.tick(30);
+    const pod = newPods('unready')[0]!;
+    expect(pod.status.phase).toBe('Running');
+    expect(pod.status.containerStatuses[0]).toMatchObject({
+      ready: false,
+      started: true,
+      restartCount: 0,
+    });
+    expect(pod.status.containerStatuses[0]!.state.running).toBeDefined();
+    expect(
+      kube
+        .events(NS)
+        .some((e) => e.involvedObject.name === pod.metadata.name && e.reason === 'Unhealthy'),
+    ).toBe(true);
+  });
+
+  test('Given an image pull failure for 60 s, then its events are aggregated: one Failed ErrImagePull event counted per attempt', () => {
+    deploy('counted', { replicas: 1 });
+    setImage(
+      'counted',
+      imageWith({ kind: 'image-pull-failure', message: 'unauthorized: not allowed' }),
+    );
+    kube.tick(40);
+    const pod = newPods('counted')[0]!;
+    const mine = kube.events(NS).filter((e) => e.involvedObject.name === pod.metadata.name);
+    const errImagePull = mine.filter((e) => e.message === 'Error: ErrImagePull');
+    expect(errImagePull).toHaveLength(1);
+    expect(errImagePull[0]!.count).toBe(3); // attempts at 1, 11, 31 s
+    expect(errImagePull[0]).toMatchObject({
+      type: 'Warning',
+      reason: 'Failed',
+      source: { component: 'kubelet' },
+      involvedObject: { kind: 'Pod', apiVersion: 'v1', fieldPath: 'spec.containers{hasher}' },
+    });
+    expect(mine.some((e) => e.message.endsWith(': unauthorized: not allowed'))).toBe(true);
+  });
+});
