@@ -232,7 +232,10 @@ describe('pod states as the kubelet reports them', () => {
       restartCount: 0,
       started: false,
       state: {
-        waiting: { reason: 'ImagePullBackOff', message: `Back-off pulling image "${bad}"` },
+        waiting: {
+          reason: 'ImagePullBackOff',
+          message: `Back-off pulling image "${bad}": ErrImagePull: rpc error: code = NotFound desc = failed to pull and unpack image "${bad}": failed to resolve reference "${bad}": ${bad}: not found`,
+        },
       },
     });
     kube.tick(151 - 74); // the pod is 74 s old: to the attempt at 151 s
@@ -653,5 +656,29 @@ describe('fates', () => {
       involvedObject: { kind: 'Pod', apiVersion: 'v1', fieldPath: 'spec.containers{hasher}' },
     });
     expect(mine.some((e) => e.message.endsWith(': unauthorized: not allowed'))).toBe(true);
+  });
+});
+
+describe('kubectl rollout status over a whole simulated rollout', () => {
+  test("Given 4 replicas, the 25% defaults and pods Ready 3 s after creation, when rolled, then each of kubectl's waiting sentences in its order, then done", () => {
+    deploy('sentences', { replicas: 4 });
+    setImage('sentences', imageWith({ kind: 'ready', afterTicks: 3 }));
+    const said: string[] = [];
+    const record = (): boolean => {
+      const { message, state } = judge('sentences');
+      if (said.at(-1) !== message) said.push(message);
+      return state === 'ready';
+    };
+    kube.tickUntil(record, 60, 'the rollout');
+    const waiting = 'Waiting for deployment "sentences" rollout to finish: ';
+    expect(said).toEqual([
+      'Waiting for deployment spec update to be observed...',
+      `${waiting}1 out of 4 new replicas have been updated...`,
+      `${waiting}2 out of 4 new replicas have been updated...`,
+      `${waiting}3 out of 4 new replicas have been updated...`,
+      `${waiting}1 old replicas are pending termination...`,
+      `${waiting}3 of 4 updated replicas are available...`,
+      'deployment "sentences" successfully rolled out',
+    ]);
   });
 });

@@ -37,7 +37,8 @@ export type PodFate =
   | { readonly kind: 'ready'; readonly afterTicks: number }
   /**
    * The kubelet cannot pull the image: ErrImagePull at each attempt (the first one second after
-   * creation), ImagePullBackOff in between, attempts 10 s apart doubling to 300 s.
+   * creation), ImagePullBackOff in between (its message, as from Kubernetes 1.32, ends with the
+   * last pull error), attempts 10 s apart doubling to 300 s.
    * @param message the container runtime's error (the waiting message of ErrImagePull).
    * @default - containerd's answer for a manifest the registry does not have
    */
@@ -900,7 +901,11 @@ export class ClusterSimulation {
           state: {
             waiting: pulling
               ? { reason: 'ErrImagePull', message }
-              : { reason: 'ImagePullBackOff', message: `Back-off pulling image "${image}"` },
+              : {
+                  reason: 'ImagePullBackOff',
+                  // Kubernetes 1.32+ (kubernetes/kubernetes#127918): the last pull error follows.
+                  message: `Back-off pulling image "${image}": ErrImagePull: ${message}`,
+                },
           },
           ready: false,
           restartCount: 0,
