@@ -1,6 +1,10 @@
+import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
+import * as path from 'node:path';
+import { parse } from 'yaml';
 import { rolloutStatus, type RolloutStatus } from '../../core/rollout';
 import type { Deployment } from '../../core/types';
+import { REPO_ROOT } from './app';
 import {
   POD_TEMPLATE_HASH_LABEL,
   startKubeApiServer,
@@ -680,5 +684,56 @@ describe('kubectl rollout status over a whole simulated rollout', () => {
       `${waiting}3 of 4 updated replicas are available...`,
       'deployment "sentences" successfully rolled out',
     ]);
+  });
+});
+
+describe('pods of a real manifest', () => {
+  const FIXTURE = parse(
+    readFileSync(
+      path.join(REPO_ROOT, 'test', 'fixtures', 'kube', 'hasher-deployment.yaml'),
+      'utf8',
+    ),
+  ) as KubeDeployment;
+
+  test('Given the hasher fixture (init container, sidecar, resources) and a sidecar that never gets Ready, when rolled, then the pod shows both containers by name, the init container Completed, Burstable, not Ready, naming only the sidecar', () => {
+    kube.putDeployment(FIXTURE);
+    kube.completeRollout(NS, 'hasher');
+    const sidecar = 'docker.io/fluent/fluent-bit:3.2';
+    kube.setFate(sidecar, { kind: 'never-ready' });
+    kube.patchDeployment(NS, 'hasher', {
+      spec: { template: { spec: { containers: [{ name: 'log-shipper', image: sidecar }] } } },
+    });
+    kube.tick(5);
+    const pod = newPods('hasher')[0]!;
+    expect(pod.status.containerStatuses.map((c) => [c.name, c.ready])).toEqual([
+      ['hasher', true],
+      ['log-shipper', false],
+    ]);
+    expect(pod.status.initContainerStatuses).toHaveLength(1);
+    expect(pod.status.initContainerStatuses![0]).toMatchObject({
+      name: 'wait-for-redis',
+      ready: true,
+      state: { terminated: { exitCode: 0, reason: 'Completed' } },
+    });
+    expect(pod.status.qosClass).toBe('Burstable');
+    expect(pod.status.conditions.find((c) => c.type === 'Ready')).toMatchObject({
+      status: 'False',
+      message: 'containers with unready status: [log-shipper]',
+    });
+    expect(pod.metadata.labels).toEqual({
+      ...FIXTURE.spec.template.metadata!.labels,
+      [POD_TEMPLATE_HASH_LABEL]: kube.replicaSetsOf(NS, 'hasher').at(-1)!.metadata.labels![
+        POD_TEMPLATE_HASH_LABEL
+      ],
+    });
+    expect(pod.metadata.annotations).toEqual(FIXTURE.spec.template.metadata!.annotations);
+    expect(pod.spec.nodeName).toMatch(/compute\.internal$/);
+    expect(pod.spec.imagePullSecrets).toEqual([{ name: 'ecr-pull' }]);
+    kube.deleteDeployment(NS, 'hasher');
+    expect(
+      kube
+        .pods(NS, `${POD_TEMPLATE_HASH_LABEL}`)
+        .filter((p) => p.metadata.name.startsWith('hasher-')),
+    ).toEqual([]);
   });
 });

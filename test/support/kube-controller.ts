@@ -136,8 +136,10 @@ export interface KubePod {
     podIP?: string;
     podIPs?: { ip: string }[];
     startTime: string;
+    /** Init containers (not fated): completed, exit code 0, when the pod is created. */
+    initContainerStatuses?: KubeContainerStatus[];
     containerStatuses: KubeContainerStatus[];
-    qosClass: string;
+    qosClass: 'BestEffort' | 'Burstable' | 'Guaranteed';
   };
 }
 
@@ -644,8 +646,31 @@ export class ClusterSimulation {
         conditions: [],
         hostIP: HOST_IP,
         startTime: now,
+        ...(template.spec.initContainers === undefined
+          ? {}
+          : {
+              initContainerStatuses: template.spec.initContainers.map((c, i) => ({
+                name: c.name,
+                state: {
+                  terminated: {
+                    exitCode: 0,
+                    reason: 'Completed',
+                    startedAt: now,
+                    finishedAt: now,
+                    containerID: `containerd://${sha256(`${uid}/init/${i}`)}`,
+                  },
+                },
+                lastState: {},
+                ready: true,
+                restartCount: 0,
+                image: c.image ?? '',
+                imageID: imageIdOf(c.image ?? ''),
+                containerID: `containerd://${sha256(`${uid}/init/${i}`)}`,
+                started: false,
+              })),
+            }),
         containerStatuses: [],
-        qosClass: 'BestEffort',
+        qosClass: qosClassOf(template.spec),
       },
     };
     this.pods.set(podKey(pod), pod);
@@ -798,9 +823,7 @@ export class ClusterSimulation {
     const at = (second: number): string => timestamp(this.startMs + second * 1000);
     const containerID = (run: number): string =>
       `containerd://${sha256(`${pod.metadata.uid}/${container.name}/${run}`)}`;
-    const imageID = image.includes('@')
-      ? `${image.replace(/:[^:/@]+@/, '@')}`
-      : `${image.replace(/:[^:/]+$/, '')}@sha256:${sha256(image)}`;
+    const imageID = imageIdOf(image);
     const base = { name: container.name, image, lastState: {} as KubeContainerState };
     const fieldPath = `spec.containers{${container.name}}`;
     const once = (key: string, f: () => void): void => {
@@ -1284,6 +1307,37 @@ export class ClusterSimulation {
       reportingInstance: what.host ?? '',
     });
   }
+}
+
+/** The runtime's image id: the repository at the digest (one made up for a tag). */
+function imageIdOf(image: string): string {
+  return image.includes('@')
+    ? image.replace(/:[^:/@]+@/, '@')
+    : `${image.replace(/:[^:/]+$/, '')}@sha256:${sha256(image)}`;
+}
+
+/** The pod's QoS class from its containers' requests and limits (v1 qos.GetPodQOS, cpu and memory). */
+function qosClassOf(spec: {
+  containers: { [field: string]: unknown }[];
+  initContainers?: { [field: string]: unknown }[];
+}): 'BestEffort' | 'Burstable' | 'Guaranteed' {
+  type Resources = { requests?: Record<string, unknown>; limits?: Record<string, unknown> };
+  const all = [...(spec.initContainers ?? []), ...spec.containers].map(
+    (c) => (c.resources ?? {}) as Resources,
+  );
+  const any = all.some(
+    (r) => Object.keys(r.requests ?? {}).length > 0 || Object.keys(r.limits ?? {}).length > 0,
+  );
+  if (!any) return 'BestEffort';
+  const guaranteed = all.every((r) =>
+    ['cpu', 'memory'].every(
+      (k) =>
+        r.limits?.[k] !== undefined &&
+        (r.requests?.[k] === undefined ||
+          JSON.stringify(r.requests[k]) === JSON.stringify(r.limits[k])),
+    ),
+  );
+  return guaranteed ? 'Guaranteed' : 'Burstable';
 }
 
 /** A fate's text, computed once per fate object. */
