@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import * as path from 'node:path';
 import { parse } from 'yaml';
+import { eksToken } from '../../core/aws/eks-token';
 import { rolloutStatus, type RolloutStatus } from '../../core/rollout';
 import type { Deployment } from '../../core/types';
 import { REPO_ROOT } from './app';
@@ -735,5 +736,53 @@ describe('pods of a real manifest', () => {
         .pods(NS, `${POD_TEMPLATE_HASH_LABEL}`)
         .filter((p) => p.metadata.name.startsWith('hasher-')),
     ).toEqual([]);
+  });
+});
+
+describe('tokens and the fake clock', () => {
+  const CREDENTIALS = {
+    accessKeyId: 'ASIASIMCLOCK0000001',
+    secretAccessKey: 'sim/clock+secret/0001',
+    sessionToken: 'FwoGZXIvYXdzSimClock//Token==',
+  };
+
+  test('Given a server whose token clock is its fake clock, when 600 s are ticked, then a token signed at the fake time is accepted and one signed before the clock started is refused', async () => {
+    let shared: KubeApiServer | undefined = undefined;
+    const server = await startKubeApiServer({
+      clusterName: 'dockercoins',
+      credentials: CREDENTIALS,
+      startTime: START,
+      now: () => shared?.now() ?? START,
+    });
+    shared = server;
+    const tokenAgent = new Agent({ keepAlive: false, ca: server.caPem });
+    try {
+      server.tick(600);
+      const read = async (signedAt: Date): Promise<number> => {
+        const { token } = await eksToken({
+          clusterName: 'dockercoins',
+          region: 'eu-west-1',
+          credentials: CREDENTIALS,
+          now: signedAt,
+        });
+        return new Promise((resolve, reject) => {
+          const req = request(
+            `${server.url}/api/v1/namespaces/${NS}/pods`,
+            { agent: tokenAgent, headers: { authorization: `Bearer ${token}` } },
+            (res) => {
+              res.resume();
+              res.on('end', () => resolve(res.statusCode ?? 0));
+            },
+          );
+          req.on('error', reject);
+          req.end();
+        });
+      };
+      expect(await read(server.now())).toBe(200);
+      expect(await read(new Date(START.getTime() - 3600_000))).toBe(401);
+    } finally {
+      tokenAgent.destroy();
+      await server.stop();
+    }
   });
 });
