@@ -786,3 +786,50 @@ describe('tokens and the fake clock', () => {
     }
   });
 });
+
+describe('rollouts interrupted', () => {
+  test('Given a rollout stuck pulling, when a newer image is patched over it, then the stuck ReplicaSet is scaled to 0 (unhealthy first) and the newest rolls out', () => {
+    deploy('superseded', { replicas: 2 });
+    setImage('superseded', imageWith({ kind: 'image-pull-failure' }));
+    kube.tick(20);
+    const newest = imageWith(undefined);
+    const patched = setImage('superseded', newest);
+    kube.tickUntil(() => judge('superseded').state === 'ready', 30, 'the newest rollout');
+    expect(kube.deployment(NS, 'superseded')!.status?.observedGeneration).toBe(
+      patched.metadata.generation,
+    );
+    expect(kube.replicaSetsOf(NS, 'superseded').map((rs) => rs.spec.replicas)).toEqual([0, 0, 2]);
+    expect(kube.pods(NS, 'app=superseded').map((p) => p.spec.containers[0]!.image)).toEqual([
+      newest,
+      newest,
+    ]);
+  });
+
+  test('Given a rollout past its progress deadline, when the image is patched back, then never failed again (the first sync sees progress), ready, and Progressing is True again', () => {
+    deploy('late', { replicas: 2, progressDeadlineSeconds: 30 });
+    setImage('late', imageWith({ kind: 'crash-loop' }));
+    kube.tickUntil(() => judge('late').state === 'failed', 60, 'the deadline');
+    setImage('late', V1);
+    const states: string[] = [];
+    kube.tickUntil(
+      () => {
+        states.push(judge('late').state);
+        return states.at(-1) === 'ready';
+      },
+      10,
+      'the rollback',
+    );
+    // The generation first (not observed yet), then the controller's first sync sees progress.
+    expect(states[0]).toBe('progressing');
+    expect(states).not.toContain('failed');
+    expect(progressing('late')).toMatchObject({ status: 'True', reason: 'NewReplicaSetAvailable' });
+  });
+
+  test('Given a Deployment scaled to 0, when ticked, then no pods and kubectl says done', () => {
+    deploy('zero', { replicas: 2 });
+    kube.patchDeployment(NS, 'zero', { spec: { replicas: 0 } });
+    kube.tickUntil(() => judge('zero').state === 'ready', 10, 'scaled down');
+    expect(kube.pods(NS, 'app=zero')).toEqual([]);
+    expect(kube.deployment(NS, 'zero')!.status).not.toHaveProperty('replicas');
+  });
+});
