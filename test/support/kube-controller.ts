@@ -510,6 +510,7 @@ export class ClusterSimulation {
     const newSize = specReplicas(newRS);
     if (newSize > replicas) {
       this.scale(d, newRS, replicas);
+      return; // a scaling of the new ReplicaSet ends this sync, as in rolloutRolling
     } else if (newSize < replicas) {
       const current = [newRS, ...old].reduce((sum, rs) => sum + specReplicas(rs), 0);
       const maxTotal = replicas + strategy.maxSurge;
