@@ -41,6 +41,9 @@ export { DEFAULT_FATE } from './kube-controller';
 // Deployments read and patched (strategic merge as kubectl, JSON merge), resourceVersion
 // preconditions, generation bumped as the real Deployment strategy does, validation answered with
 // real Status bodies, and the Deployment controller's ReplicaSets and revision annotations.
+// On a fake clock that only tick() moves, a cluster behind it (kube-controller.ts): rollouts,
+// pods whose fate each test sets, statuses and events, listed over HTTP (replicasets, pods,
+// events, with label and field selectors) under the same RBAC authorizer.
 // Faults on demand: 429/5xx, 409, requests that hang, the listener down.
 
 // ---- objects ----
@@ -163,7 +166,7 @@ export interface KubeRequestAttributes {
   /** Who: an EKS token's access key id, a static token's user, a client certificate's CN. */
   readonly user: string;
   readonly verb: 'get' | 'list' | 'patch';
-  /** `apps` for deployments and replicasets, `` (the core group) for pods and events. */
+  /** `apps` for deployments and replicasets; the empty string (the core group) for pods and events. */
   readonly apiGroup: 'apps' | '';
   readonly resource: 'deployments' | 'replicasets' | 'pods' | 'events';
   readonly namespace: string;
