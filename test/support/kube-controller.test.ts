@@ -833,3 +833,66 @@ describe('rollouts interrupted', () => {
     expect(kube.deployment(NS, 'zero')!.status).not.toHaveProperty('replicas');
   });
 });
+
+describe('every scenario the simulation produces, judged: kubectl says what the scenario implies', () => {
+  const fates: [string, PodFate | undefined, 'ready' | 'failed'][] = [
+    ['the default fate', undefined, 'ready'],
+    ['Ready after 7 s', { kind: 'ready', afterTicks: 7 }, 'ready'],
+    ['image pull failure', { kind: 'image-pull-failure' }, 'failed'],
+    ['crash loop', { kind: 'crash-loop', exitCode: 137 }, 'failed'],
+    ['never ready', { kind: 'never-ready' }, 'failed'],
+    ['CreateContainerError', { kind: 'config-error', reason: 'CreateContainerError' }, 'failed'],
+  ];
+  const shapes: [string, Partial<KubeDeployment['spec']>][] = [
+    ['1 replica', { replicas: 1 }],
+    ['3 replicas', { replicas: 3 }],
+    [
+      '4 replicas, maxSurge 0',
+      {
+        replicas: 4,
+        strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } },
+      },
+    ],
+    ['2 replicas, Recreate', { replicas: 2, strategy: { type: 'Recreate' } }],
+  ];
+  const cases = fates.flatMap(([fateName, fate, outcome]) =>
+    shapes.map(([shapeName, spec]) => [fateName, shapeName, fate, spec, outcome] as const),
+  );
+
+  test.each(cases)(
+    'Given %s with %s, when rolled with a 60 s progress deadline, then kubectl is ready only once every pod runs the new image Ready, or failed only at the deadline',
+    (_fateName, _shapeName, fate, spec, outcome) => {
+      const name = 'scenario';
+      deploy(name, { ...spec, progressDeadlineSeconds: 60 });
+      const next = imageWith(fate);
+      const patched = setImage(name, next);
+      const replicas = spec.replicas ?? 1;
+      let verdict: RolloutStatus | undefined;
+      let lastProgress = Number.NaN;
+      for (let second = 0; second <= 200 && verdict === undefined; second += 1) {
+        const status = judge(name);
+        const live = kube.deployment(NS, name)!;
+        if (status.state === 'ready') {
+          verdict = status;
+          const pods = kube.pods(NS, `app=${name}`);
+          expect(live.status?.observedGeneration).toBe(patched.metadata.generation);
+          expect(pods).toHaveLength(replicas);
+          for (const pod of pods) {
+            expect(pod.spec.containers[0]!.image).toBe(next);
+            expect(pod.status.conditions.find((c) => c.type === 'Ready')?.status).toBe('True');
+          }
+        } else if (status.state === 'failed') {
+          verdict = status;
+          expect(progressing(name)!.reason).toBe('ProgressDeadlineExceeded');
+          // the first second with no progress for more than the 60 s deadline
+          expect((kube.now().getTime() - lastProgress) / 1000).toBe(61);
+        } else {
+          lastProgress = Date.parse(progressing(name)!.lastUpdateTime as string);
+          kube.tick(1);
+        }
+      }
+      expect(verdict?.state).toBe(outcome);
+      kube.deleteDeployment(NS, name);
+    },
+  );
+});
