@@ -164,6 +164,20 @@ describe('rollouts judged by kubectl rollout status rules at every simulated sec
       reason: 'NewReplicaSetAvailable',
     });
     const sets = kube.replicaSetsOf(NS, 'roll');
+    // the old pods: deleted by their ReplicaSet, their containers stopped by the kubelet
+    const oldPods = kube
+      .events(NS)
+      .filter(
+        (e) => e.reason === 'SuccessfulDelete' && e.involvedObject.name === sets[0]!.metadata.name,
+      )
+      .map((e) => e.message.replace('Deleted pod: ', ''));
+    expect(oldPods).toHaveLength(3);
+    const killed = kube.events(NS).filter((e) => e.reason === 'Killing');
+    for (const pod of oldPods) {
+      expect(killed.find((e) => e.involvedObject.name === pod)?.message).toBe(
+        'Stopping container hasher',
+      );
+    }
     expect(sets.map((rs) => [rs.spec.replicas, rs.status?.replicas])).toEqual([
       [0, 0],
       [3, 3],

@@ -579,11 +579,18 @@ export class ClusterSimulation {
     const want = specReplicas(rs);
     for (let i = pods.length; i < want; i += 1) this.createPod(rs, deployment, true);
     if (pods.length > want) {
-      // getPodsToDelete: not ready before ready, then the most recently created first.
+      // getPodsToDelete (ActivePods ranking): Pending before Running, not Ready before Ready,
+      // more restarts before fewer, then the most recently created first.
+      const restarts = (p: KubePod): number =>
+        p.status.containerStatuses.reduce((sum, c) => sum + c.restartCount, 0);
       const ranked = [...pods].sort((a, b) => {
+        const pa = a.status.phase === 'Pending' ? 0 : 1;
+        const pb = b.status.phase === 'Pending' ? 0 : 1;
+        if (pa !== pb) return pa - pb;
         const ra = isPodReady(a) ? 1 : 0;
         const rb = isPodReady(b) ? 1 : 0;
         if (ra !== rb) return ra - rb;
+        if (restarts(a) !== restarts(b)) return restarts(b) - restarts(a);
         const sa = this.podSims.get(podKey(a))!.createdAt;
         const sb = this.podSims.get(podKey(b))!.createdAt;
         return sb - sa;
@@ -707,6 +714,15 @@ export class ClusterSimulation {
         component: 'replicaset-controller',
         message: `Deleted pod: ${pod.metadata.name}`,
       });
+      for (const status of pod.status.containerStatuses) {
+        if (status.state.running === undefined) continue;
+        this.record(pod, 'Normal', 'Killing', {
+          component: 'kubelet',
+          host: NODE,
+          message: `Stopping container ${status.name}`,
+          fieldPath: `spec.containers{${status.name}}`,
+        });
+      }
     }
   }
 
