@@ -15,6 +15,7 @@ import {
   type KubePod,
   type PodFate,
 } from './kube-apiserver';
+import { goDuration } from './kube-controller';
 
 // The Deployment controller, ReplicaSet controller and kubelet of the in-test API server, on its
 // fake clock: rollouts judged by kubectl's rules (core/rollout.ts) at every simulated second, and
@@ -909,4 +910,27 @@ describe('every scenario the simulation produces, judged: kubectl says what the 
       kube.deleteDeployment(NS, name);
     },
   );
+});
+
+describe('back-off durations as the kubelet prints them', () => {
+  test.each([
+    [10, '10s'],
+    [80, '1m20s'],
+    [160, '2m40s'],
+    [300, '5m0s'],
+    [3725, '1h2m5s'],
+  ])('Given %p s, then Go prints %p', (seconds, text) => {
+    expect(goDuration(seconds)).toBe(text);
+  });
+
+  test('Given a crash loop for 330 s, then the back-off has doubled to its 5 minute cap and restartCount is 6', () => {
+    deploy('capped', { replicas: 1 });
+    setImage('capped', imageWith({ kind: 'crash-loop' }));
+    kube.tick(1 + 330); // the pod is created in the first tick
+    const status = only(newPods('capped'));
+    expect(status.restartCount).toBe(6); // runs at 1, 2, 12, 32, 72, 152, 312 s
+    expect(status.state.waiting?.message).toMatch(
+      /^back-off 5m0s restarting failed container=hasher /,
+    );
+  });
 });

@@ -275,9 +275,7 @@ interface ContainerSim {
   since: number;
   /** completeRollout() made it Ready whatever its fate. */
   forced: boolean;
-  /** A stable id for the running container (containerd://…). */
-  runs: number;
-  /** Events already recorded for this step kind (to record each attempt once). */
+  /** Events already recorded, by step (each attempt, run or back-off recorded once). */
   recorded: Set<string>;
 }
 
@@ -819,7 +817,7 @@ export class ClusterSimulation {
     }
     let c = sim.containers.get(container.name);
     if (c === undefined) {
-      c = { fateKey: fk, since: sim.createdAt, forced: false, runs: 0, recorded: new Set() };
+      c = { fateKey: fk, since: sim.createdAt, forced: false, recorded: new Set() };
       sim.containers.set(container.name, c);
     } else if (c.fateKey !== fk && !c.forced) {
       c.fateKey = fk;
