@@ -428,10 +428,7 @@ describe('IAM: exactly what the Lambda calls, on exactly our resources', () => {
     });
     expect(role.Properties.ManagedPolicyArns).toBeUndefined();
     expect(role.Properties.Policies).toBeUndefined();
-    const logGroupId = id(
-      b.stack,
-      b.deployer.function.logGroup,
-    );
+    const logGroupId = id(b.stack, b.deployer.function.logGroup);
     expect(roleStatements(b)).toEqual([
       {
         sid: 'WriteLogs',
