@@ -12,15 +12,14 @@ import { formatCount } from './table';
 /**
  * `resources-less-rule-splits`: resources without the Deployer's documented step. An EventBridge
  * event pattern holds at most 2,048 characters, so past some number of services the Deployer
- * shares the project names out over more rules, and each rule brings the permission that lets
- * EventBridge invoke the function. Those extra rules and permissions are left out of this total
- * and checked on their own ({@link ruleSplitVerdict}), so the growth gate still sees any other
- * per-service cost.
+ * shares the project names out over more rules (all starting the one state machine through one
+ * role: no per-rule permission). Those extra rules are left out of this total and checked on
+ * their own ({@link ruleSplitVerdict}), so the growth gate still sees any other per-service cost.
  */
 export type Metric = 'resources' | 'resources-less-rule-splits' | 'outputs';
 
 const RULE = 'AWS::Events::Rule';
-/** targets.LambdaFunction adds one per rule. */
+/** Would come with a rule that invokes a function directly; the rules start the state machine instead. */
 const RULE_PERMISSION = 'AWS::Lambda::Permission';
 /** The bench's app, as createStacks names its stacks. */
 const STACK_NAME_PREFIX = resolveConfig({ sourceOwner: 'bench' }).config.stackNamePrefix;
@@ -74,7 +73,7 @@ function deployerStack(result: AppResult): StackFigures | undefined {
   return result.stacks.find((stack) => stack.stackName === DEPLOYER_STACK);
 }
 
-/** The rules beyond the first, and the invoke permissions beyond the first. */
+/** The rules beyond the first (and invoke permissions beyond the first, were there any). */
 function ruleSplitResources(stack: StackFigures | undefined): number {
   if (stack === undefined) return 0;
   const beyondFirst = (type: string): number => Math.max(0, (stack.resourceTypes[type] ?? 0) - 1);
@@ -96,8 +95,8 @@ export function projectNamesPerRule(): number {
 
 /**
  * The step left out of the growth check, checked here: at every size, the Deployer has
- * ⌈services ÷ names per rule⌉ rules (no more: a rule per service would also grow linearly) and
- * one invoke permission per rule.
+ * ⌈services ÷ names per rule⌉ rules (no more: a rule per service would also grow linearly), and
+ * no invoke permission (the rules start the state machine through one role).
  */
 export function ruleSplitVerdict(results: readonly AppResult[]): Verdict {
   const perRule = projectNamesPerRule();
@@ -112,7 +111,7 @@ export function ruleSplitVerdict(results: readonly AppResult[]): Verdict {
         expected: Math.ceil(result.services / perRule),
       };
     });
-  const ok = sizes.every((s) => s.rules === s.expected && s.permissions === s.rules);
+  const ok = sizes.every((s) => s.rules === s.expected && s.permissions === 0);
   const list = (pick: (s: (typeof sizes)[number]) => number): string => sizes.map(pick).join(', ');
   return {
     ok,
@@ -120,7 +119,7 @@ export function ruleSplitVerdict(results: readonly AppResult[]): Verdict {
       `${DEPLOYER_STACK} EventBridge rules at ${list((s) => s.services)} services: ` +
       `${list((s) => s.rules)}, invoke permissions ${list((s) => s.permissions)}; expected ` +
       `${list((s) => s.expected)} = ⌈services ÷ ${perRule}⌉ (project names per ` +
-      `${formatCount(MAX_EVENT_PATTERN_CHARS)}-character pattern), one permission each — ` +
+      `${formatCount(MAX_EVENT_PATTERN_CHARS)}-character pattern), no permission (one role starts the workflow) — ` +
       (ok ? 'as documented' : 'NOT as documented'),
   };
 }

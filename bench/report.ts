@@ -40,6 +40,8 @@ export interface ReportInput {
   readonly deployerTable: string;
   /** The ship CLI's start-up beside ts-node (ship.ts), already formatted. */
   readonly shipTable: string;
+  /** The deploy workflow run locally: failure to verdict, cost of a verified deploy, bundles (workflow.ts). */
+  readonly workflowTable: string;
 }
 
 export function renderReport(input: ReportInput): string {
@@ -61,6 +63,10 @@ export function renderReport(input: ReportInput): string {
       input.deployerTable,
     ),
     section('The ship CLI start-up, whole process, median of 5', input.shipTable),
+    section(
+      'The deploy workflow, run locally on the simulated cluster: failure to verdict, one verified deploy, bundles',
+      input.workflowTable,
+    ),
     section('Verdicts (our app only)', verdictLines(input.verdicts)),
     section('Notes', footnotes(input)),
     `Figures written to ${input.resultsFile}. Exit code ${input.exitCode}.`,

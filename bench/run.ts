@@ -20,6 +20,7 @@ import { buildspecTable, buildspecVerdicts, measureBuildspecRuns } from './build
 import { measureWebhooks, webhookTable, webhookVerdicts } from './webhooks';
 import { deployerTable, deployerVerdicts, measureDeployer } from './deployer';
 import { measureShipStart, shipTable, shipVerdicts } from './ship';
+import { measureWorkflow, workflowTable, workflowVerdicts } from './workflow';
 
 /** 4 is today's app; 25 and 100 give two intervals, so a non-linear cost cannot hide. */
 const SIZES = [4, 25, 100] as const;
@@ -45,6 +46,7 @@ async function bench(options: MeasureOptions): Promise<number> {
   const buildspecRuns = await measureBuildspecRuns(options.scratchRoot, RUNS);
   const deployer = await measureDeployer(options.scratchRoot, RUNS);
   const ship = measureShipStart(options.scratchRoot, 5);
+  const workflow = await measureWorkflow(options.scratchRoot);
   const checks = [
     ...verdicts(results, growth),
     ...cliVerdicts(cli),
@@ -52,6 +54,7 @@ async function bench(options: MeasureOptions): Promise<number> {
     ...buildspecVerdicts(buildspecRuns),
     ...deployerVerdicts(deployer),
     ...shipVerdicts(ship),
+    ...workflowVerdicts(workflow),
   ];
   const exitCode = checks.every((check) => check.ok) ? 0 : 1;
   const environment = describeEnvironment();
@@ -73,6 +76,7 @@ async function bench(options: MeasureOptions): Promise<number> {
     buildspecRuns,
     deployer,
     ship,
+    workflow,
     growth,
     verdicts: checks,
     exitCode,
@@ -93,6 +97,7 @@ async function bench(options: MeasureOptions): Promise<number> {
     buildspecTable: buildspecTable(buildspecRuns),
     deployerTable: deployerTable(deployer),
     shipTable: shipTable(ship),
+    workflowTable: workflowTable(workflow),
     exitCode,
   });
   process.stdout.write(`${report}\n`);

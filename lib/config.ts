@@ -22,6 +22,12 @@ export interface ServiceConfig {
   readonly deployment: string;
   /** Name of the container, inside that Deployment, whose image we set. */
   readonly container: string;
+  /**
+   * Seconds a deploy of this service has to become Ready before it counts as failed (and is
+   * rolled back); with an environment's own, the longer applies (docs/deploys.md).
+   * @default - the environment's, or 180
+   */
+  readonly verifyDeadlineSeconds?: number;
 }
 
 /** The git host of the DockerCoins source. */
@@ -135,6 +141,12 @@ export interface EnvironmentConfig {
   readonly branches: readonly string[];
   /** Release tags (matching `releaseTagPattern`) deploy here. */
   readonly releaseTags: boolean;
+  /** A deploy that fails verification here is rolled back (docs/deploys.md). @default true */
+  readonly rollback?: boolean;
+  /** Verify deadline of every service here, in seconds. @default - the service's, or 180 */
+  readonly verifyDeadlineSeconds?: number;
+  /** Seconds between two checks of a deploy here. @default 5 */
+  readonly verifyPollSeconds?: number;
 }
 
 /**
@@ -223,6 +235,19 @@ export class ConfigError extends Error {
   }
 }
 
+/** Verification defaults: well under Kubernetes' 600 s progress deadline, polled often enough to see every back-off. */
+export const VERIFY_DEFAULTS = {
+  deadlineSeconds: 180,
+  pollSeconds: 5,
+  rollback: true,
+} as const;
+
+/** The bounds of the verification settings (the configuration, the construct and the Lambda's variable). */
+export const VERIFY_LIMITS = {
+  deadlineSeconds: { min: 30, max: 1800 },
+  pollSeconds: { min: 1, max: 60 },
+} as const;
+
 /** Every context key this app reads, with its default, as written in README.md. */
 export const DEFAULTS = {
   stackNamePrefix: 'DockerCoins',
@@ -292,7 +317,13 @@ export const LOG_RETENTION_DAYS = [
 ] as const;
 
 /** Keys of a service object in the JSON form of `services`. */
-const SERVICE_OBJECT_KEYS = ['name', 'buildContext', 'deployment', 'container'] as const;
+const SERVICE_OBJECT_KEYS = [
+  'name',
+  'buildContext',
+  'deployment',
+  'container',
+  'verifyDeadlineSeconds',
+] as const;
 
 /** Keys of an environment object in `environments`. */
 const ENVIRONMENT_OBJECT_KEYS = [
@@ -301,6 +332,9 @@ const ENVIRONMENT_OBJECT_KEYS = [
   'branches',
   'releaseTags',
   'clusterName',
+  'rollback',
+  'verifyDeadlineSeconds',
+  'verifyPollSeconds',
 ] as const;
 
 /** The environment used when `environments` is not set. */
@@ -796,12 +830,34 @@ function readEnvironment(
         'Give it branches (e.g. ["main"]) or "releaseTags": true.',
     );
   }
+  const rollback = object.rollback === undefined ? undefined : readBoolean(object.rollback, key);
+  const deadline =
+    object.verifyDeadlineSeconds === undefined
+      ? undefined
+      : readVerifySeconds(
+          object.verifyDeadlineSeconds,
+          key,
+          `"verifyDeadlineSeconds" of environment "${name}"`,
+          VERIFY_LIMITS.deadlineSeconds,
+        );
+  const poll =
+    object.verifyPollSeconds === undefined
+      ? undefined
+      : readVerifySeconds(
+          object.verifyPollSeconds,
+          key,
+          `"verifyPollSeconds" of environment "${name}"`,
+          VERIFY_LIMITS.pollSeconds,
+        );
   return {
     name,
     clusterName,
     namespace,
     branches: [...new Set((branches as string[]).map((b) => b.trim()))],
     releaseTags,
+    ...(rollback === undefined ? {} : { rollback }),
+    ...(deadline === undefined ? {} : { verifyDeadlineSeconds: deadline }),
+    ...(poll === undefined ? {} : { verifyPollSeconds: poll }),
   };
 }
 
@@ -1077,7 +1133,38 @@ function serviceFromObject(entry: Record<string, unknown>): ServiceConfig {
         );
   const container =
     entry.container === undefined ? base.container : readDnsLabel(entry.container, 'services');
-  return { name: base.name, buildContext, deployment, container };
+  const deadline =
+    entry.verifyDeadlineSeconds === undefined
+      ? undefined
+      : readVerifySeconds(
+          entry.verifyDeadlineSeconds,
+          'services',
+          `"verifyDeadlineSeconds" of service "${base.name}"`,
+          VERIFY_LIMITS.deadlineSeconds,
+        );
+  return {
+    name: base.name,
+    buildContext,
+    deployment,
+    container,
+    ...(deadline === undefined ? {} : { verifyDeadlineSeconds: deadline }),
+  };
+}
+
+/** Seconds of verification (deadline or poll interval), whole and within the limits. */
+function readVerifySeconds(
+  value: unknown,
+  key: ContextKey,
+  what: string,
+  { min, max }: { min: number; max: number },
+): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(
+      key,
+      `${what} is ${describe(value)}; give whole seconds from ${min} to ${max} (docs/deploys.md).`,
+    );
+  }
+  return value;
 }
 
 function readOptionalTag(value: unknown): string | undefined {

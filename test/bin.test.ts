@@ -60,16 +60,18 @@ test('npx cdk synth works with no account and no credentials, and warns once abo
   expect(types.filter((t) => t === 'AWS::ECR::Repository')).toHaveLength(4);
   expect(types).toContain('AWS::ECR::PullThroughCacheRule');
 
-  // The deployer Lambda was bundled, by the esbuild of devDependencies (no Docker here).
+  // The deploy, verify and report functions were bundled, by the esbuild of devDependencies (no Docker here).
   const assets = JSON.parse(
     readFileSync(path.join(outdir, 'DockerCoins-Deployer.assets.json'), 'utf8'),
   ) as { files: Record<string, { source: { path: string; packaging?: string } }> };
   const bundles = Object.values(assets.files)
     .filter((file) => file.source.packaging === 'zip')
     .map((file) => path.join(outdir, file.source.path));
-  expect(bundles).toHaveLength(1);
-  expect(existsSync(path.join(bundles[0]!, 'index.js'))).toBe(true);
-  expect(existsSync(path.join(bundles[0]!, 'index.js.map'))).toBe(true);
+  expect(bundles).toHaveLength(3);
+  for (const bundle of bundles) {
+    expect(existsSync(path.join(bundle, 'index.js'))).toBe(true);
+    expect(existsSync(path.join(bundle, 'index.js.map'))).toBe(true);
+  }
 });
 
 test('cdk.json runs bin/cdk-app.js, and its templates are the very ones ts-node gave', () => {
@@ -172,9 +174,11 @@ test('npx cdk synth -c environments=<JSON> deploys to each environment (the -c f
   const entries = Object.values(template.Resources).filter(
     (r) => r.Type === 'AWS::EKS::AccessEntry',
   );
-  // One entry for the one cluster, mapping to the deployer's group (no access policy); synth
-  // says, once, that both namespaces need the Role.
+  // One entry per role (the deploy function's, the verify function's) for the one cluster, each
+  // mapping to the deployer's group (no access policy); synth says, once, that both namespaces
+  // need the Role.
   expect(entries.map((e) => [e.Properties.KubernetesGroups, e.Properties.AccessPolicies])).toEqual([
+    [['dockercoins-deployer'], undefined],
     [['dockercoins-deployer'], undefined],
   ]);
   expect(result.stderr).toContain(

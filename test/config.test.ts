@@ -735,6 +735,86 @@ describe('the optional cluster', () => {
   });
 });
 
+describe('verification: deadlines, poll interval, rollback', () => {
+  test('Given none, When resolved, Then services and environments carry no verification keys (the defaults apply: 180 s, 5 s, rollback on)', () => {
+    const { config } = resolveConfig(OWNED);
+    expect(config.services.every((s) => s.verifyDeadlineSeconds === undefined)).toBe(true);
+    expect(config.environments).toEqual([
+      expect.not.objectContaining({ rollback: expect.anything() as unknown }),
+    ]);
+  });
+
+  test('Given a service deadline and an environment without rollback, polled every 10 s, When resolved, Then each is kept', () => {
+    const { config } = resolveConfig({
+      ...OWNED,
+      services: [{ name: 'webui', verifyDeadlineSeconds: 300 }, 'hasher'],
+      environments: [
+        { name: 'main', namespace: 'dockercoins', branches: ['main'] },
+        {
+          name: 'prod',
+          namespace: 'dockercoins-prod',
+          releaseTags: true,
+          rollback: false,
+          verifyDeadlineSeconds: 240,
+          verifyPollSeconds: 10,
+        },
+      ],
+    });
+    expect(config.services.map((s) => [s.name, s.verifyDeadlineSeconds])).toEqual([
+      ['webui', 300],
+      ['hasher', undefined],
+    ]);
+    expect(config.environments[1]).toMatchObject({
+      name: 'prod',
+      rollback: false,
+      verifyDeadlineSeconds: 240,
+      verifyPollSeconds: 10,
+    });
+  });
+
+  test.each([
+    [
+      { services: [{ name: 'webui', verifyDeadlineSeconds: 10 }] },
+      'services',
+      /"verifyDeadlineSeconds" of service "webui" is 10; give whole seconds from 30 to 1800/,
+    ],
+    [
+      {
+        environments: [
+          { name: 'main', namespace: 'dc', branches: ['main'], verifyDeadlineSeconds: '300' },
+        ],
+      },
+      'environments',
+      /"verifyDeadlineSeconds" of environment "main" is "300"; give whole seconds from 30 to 1800/,
+    ],
+    [
+      {
+        environments: [
+          { name: 'main', namespace: 'dc', branches: ['main'], verifyPollSeconds: 90 },
+        ],
+      },
+      'environments',
+      /"verifyPollSeconds" of environment "main" is 90; give whole seconds from 1 to 60/,
+    ],
+    [
+      {
+        environments: [
+          { name: 'main', namespace: 'dc', branches: ['main'], rollback: 'sometimes' },
+        ],
+      },
+      'environments',
+      /sometimes/,
+    ],
+  ])(
+    'Given %j, When resolved, Then %s is refused with the value and the bounds',
+    (context, key, message) => {
+      const error = errorOf({ ...OWNED, ...context });
+      expect(error.key).toBe(key);
+      expect(error.message).toMatch(message);
+    },
+  );
+});
+
 describe('environments: which builds deploy where', () => {
   const PROD = { name: 'prod', namespace: 'dockercoins-prod', releaseTags: true };
 
@@ -814,7 +894,7 @@ describe('environments: which builds deploy where', () => {
     [
       'an unknown key',
       { environments: [{ ...PROD, namspace: 'x' }] },
-      /only the keys name, namespace, branches, releaseTags, clusterName \("namspace" is not one\)/,
+      /only the keys name, namespace, branches, releaseTags, clusterName, rollback, verifyDeadlineSeconds, verifyPollSeconds \("namspace" is not one\)/,
     ],
     [
       'no namespace',

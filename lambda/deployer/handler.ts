@@ -4,6 +4,14 @@
  * published. Thin: parse → plan → apply live in their own modules, collaborators come from a
  * factory (adapters/ in production, local emulators in tests).
  *
+ * Two ways in:
+ * - the deploy workflow's Deploy step (the state machine the build rule starts) passes
+ *   `{ event, execution }` and gets a {@link DeployStepOutput}: the deployed Deployments to
+ *   verify, and the deploy's notification, which the Report step sends with the verdicts. A
+ *   transient failure throws `TransientError`, which the Task retries; nothing is published.
+ * - a direct invocation with the event alone (a redrive of an old dead-letter message) deploys
+ *   and publishes as before, without verification.
+ *
  * Failure contract with Lambda's asynchronous invocation:
  * - an invalid event is refused, reported and NOT retried (returning normally);
  * - a transient failure (429, 5xx, timeouts, the API down) of any target, after bounded retries
@@ -11,7 +19,9 @@
  *   destination queue. Retries are safe: what was deployed is skipped as `already-running`.
  */
 import type { DeployerSettings } from '../../lib/deployer-contract';
-import { applyBuild, needsRetry, type Retry } from '../../core/apply';
+import { deadlineOf, pollOf, rollsBack, type VerifySettings } from '../../lib/verify-contract';
+import type { DeployStepOutput, VerifyItem } from '../workflow';
+import { applyBuild, needsRetry, verifyTargets, type Retry } from '../../core/apply';
 import {
   describeBuildPlan,
   describeOutcome,
@@ -49,6 +59,8 @@ export interface DeployerDeps {
    * them (adapters/ecr.ts markDeployedImages). Never throws. Absent: nothing is marked.
    */
   readonly markImages?: (outcome: DeployOutcome) => Promise<ImageMarkReport>;
+  /** Deadlines, poll interval, rollback per environment (the Deploy step's targets carry them). */
+  readonly verify: VerifySettings;
 }
 
 /** What an invocation returns (visible to synchronous invokers and tests). */
@@ -68,26 +80,162 @@ export interface InvocationContext {
  * (settings are validated then; a bad setting fails every invocation with its name, and the
  * events wait in the dead-letter queue until the configuration is fixed and they are redriven).
  */
-export function makeHandler(
-  createDeps: () => DeployerDeps,
-): (event: unknown, context?: InvocationContext) => Promise<DeployerResult> {
+export function makeHandler(createDeps: () => DeployerDeps): DeployerHandler {
   let deps: DeployerDeps | undefined;
-  return async (event, context) => {
+  return (async (event: unknown, context?: InvocationContext) => {
     deps ??= createDeps();
     const { telemetry } = deps;
     const { logger } = telemetry;
     logger.resetKeys();
     if (context?.awsRequestId !== undefined) logger.appendKeys({ requestId: context.awsRequestId });
     try {
+      const step = stepPayload(event);
+      if (step !== undefined) {
+        logger.appendKeys({ execution: step.execution });
+        return await deployStep(step.event, step.execution, deps);
+      }
       return await handle(event, deps);
     } finally {
       telemetry.flush();
     }
-  };
+  }) as DeployerHandler;
+}
+
+/** The Deploy step's payload (lib/constructs/deploy-workflow.ts). */
+export interface DeployStepInput {
+  /** The EventBridge event that started the execution. */
+  readonly event: unknown;
+  /** `$$.Execution.Id`: the verification lease names it. */
+  readonly execution: string;
+}
+
+/** The deploy function: a workflow step, or (a bare event) a direct deploy. */
+export interface DeployerHandler {
+  (input: DeployStepInput, context?: InvocationContext): Promise<DeployStepOutput>;
+  (event: unknown, context?: InvocationContext): Promise<DeployerResult>;
 }
 
 /** The Lambda entry point (`handler` in the construct): production collaborators, from the environment. */
 export const handler = makeHandler(() => productionDeps(process.env));
+
+/** The Deploy step's payload, `{ event, execution }`; undefined for a bare event. */
+function stepPayload(payload: unknown): { event: unknown; execution: string } | undefined {
+  if (payload === null || typeof payload !== 'object') return undefined;
+  const { event, execution } = payload as Record<string, unknown>;
+  if (event === undefined || typeof execution !== 'string' || execution === '') return undefined;
+  return { event, execution };
+}
+
+/** The Deploy step: deploy, then hand the deployed Deployments to the Verify map. */
+async function deployStep(
+  event: unknown,
+  execution: string,
+  deps: DeployerDeps,
+): Promise<DeployStepOutput> {
+  const { telemetry, settings } = deps;
+  const { logger } = telemetry;
+  let build: BuildRecord;
+  try {
+    build = await readBuild(event, deps);
+  } catch (error) {
+    if (error instanceof UnconfirmedBuildError) {
+      logger.error('event not confirmed by CodeBuild', {
+        field: error.field,
+        reason: error.message,
+        event,
+      });
+      telemetry.recordUnconfirmedBuild(error);
+      return {
+        status: 'unconfirmed',
+        summary: `event refused, CodeBuild does not confirm it: ${error.field}: ${error.message}`,
+        targets: [],
+        notification: {
+          subject: 'DockerCoins deploy: event REFUSED, CodeBuild does not confirm it',
+          message:
+            `An event claiming a successful build started a deploy, but CodeBuild's own record of ` +
+            `the build says otherwise. Nothing was deployed, and it will not be retried.\n\n` +
+            `Field: ${error.field}\nProblem: ${error.message}\n\nThe event is in the execution's input.`,
+        },
+      };
+    }
+    if (!(error instanceof InvalidEventError)) {
+      // The lookup failed (CodeBuild refused or did not answer): logged and counted; the Task's
+      // retries, then the failed execution (alarmed, redrivable) take it from here.
+      logger.error('build lookup failed', {
+        reason: error instanceof Error ? error.message : String(error),
+        event,
+      });
+      telemetry.recordBuildLookupFailure();
+      throw error;
+    }
+    logger.error('event refused', { field: error.field, reason: error.message, event });
+    telemetry.recordInvalidEvent(error);
+    return {
+      status: 'invalid',
+      summary: `event refused: ${error.field}: ${error.message}`,
+      targets: [],
+      notification: {
+        subject: 'DockerCoins deploy: event refused',
+        message:
+          `An event reached the deployer but was not deployed, and will not be retried.\n\n` +
+          `Field: ${error.field}\nProblem: ${error.message}\n\nThe event is in the execution's input.`,
+      },
+    };
+  }
+  logger.appendKeys({
+    buildArn: build.buildArn,
+    builtService: build.service,
+    buildNumber: build.buildNumber,
+    commit: build.commit,
+  });
+  const outcome = await applyBuild(build, settings, {
+    images: deps.images,
+    clusters: deps.clusters,
+    retry: deps.retry,
+    now: deps.now,
+    deployedBy: 'deployer',
+    onPlan: (plan) =>
+      logger.info('ref' in plan ? describeTargetPlan(plan) : describeBuildPlan(plan), {
+        event: 'plan',
+      }),
+    // Each PATCH takes the verification lease for this execution; a digest that already runs
+    // unverified is leased too (resumable), one another execution verifies is skipped.
+    verification: {
+      execution,
+      deadlineSeconds: (ref) => deadlineOf(deps.verify, ref.service, ref.environment.name),
+    },
+  });
+  const summary = describeOutcome(outcome);
+  logOutcome(outcome, summary, telemetry);
+  telemetry.recordOutcome(outcome);
+  // What now runs and what a rollback goes back to are marked in ECR, so that the lifecycle
+  // policy never expires them; a failed mark is logged and counted, never fails the deploy.
+  if (deps.markImages !== undefined) telemetry.recordImageMarks(await deps.markImages(outcome));
+  if (needsRetry(outcome)) {
+    // The Task retries (what was deployed is then `already-running` under our own lease, and
+    // verified); past its retries the execution fails, the alarm fires, a person redrives it.
+    throw new TransientError(`deploy incomplete, will be retried: ${summary}`);
+  }
+  const targets: VerifyItem[] = verifyTargets(outcome).map((target) => ({
+    target,
+    pollSeconds: pollOf(deps.verify, target.environment),
+    rollback: rollsBack(deps.verify, target.environment),
+  }));
+  return {
+    status: 'done',
+    summary,
+    build: {
+      service: build.service,
+      buildNumber: build.buildNumber,
+      commit: build.commit,
+      imageTag: build.imageTag,
+      buildArn: build.buildArn,
+      finishedAt: build.finishedAt.toISOString(),
+    },
+    targets,
+    notification: formatNotification(outcome),
+  };
+}
 
 async function handle(event: unknown, deps: DeployerDeps): Promise<DeployerResult> {
   const { telemetry, settings } = deps;

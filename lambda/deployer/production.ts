@@ -5,6 +5,7 @@
  * emulators), one retry policy for every call. Built once per container.
  */
 import { parseDeployerSettings } from '../../lib/deployer-contract';
+import { parseVerifySettings } from '../../lib/verify-contract';
 import { createBuildLookup, newCodeBuildClient } from './adapters/codebuild';
 import type { ECRClient } from '@aws-sdk/client-ecr';
 import { createImageVerifier, markDeployedImages, newEcrClient } from './adapters/ecr';
@@ -51,5 +52,6 @@ export function productionDeps(
     retry,
     now: () => new Date(),
     markImages: (outcome) => markDeployedImages(ecr, outcome, { retry, logger }),
+    verify: parseVerifySettings(env),
   };
 }

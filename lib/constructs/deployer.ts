@@ -26,19 +26,34 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { DeployerAccess, ServiceConfig } from '../config';
 import {
+  DEPLOYER_ENV,
   DEPLOYER_METRICS,
   DeployerSettings,
   EnvironmentSettings,
   formatDeployerEnvironment,
 } from '../deployer-contract';
 import { DEPLOYER_GROUP } from '../k8s/dockercoins';
+import {
+  VERIFY_DEFAULTS,
+  VERIFY_ENV,
+  VERIFY_LIMITS,
+  VERIFY_METRICS,
+  formatVerifySettings,
+  type VerifySettings,
+} from '../verify-contract';
+import { deployWorkflow } from './deploy-workflow';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 /** The deployer Lambda's code; `handler` is its entry point. */
 export const DEPLOYER_ENTRY = path.join(REPO_ROOT, 'lambda', 'deployer', 'handler.ts');
+/** The verify function (the Check and Rollback steps); `handler` is its entry point. */
+export const VERIFIER_ENTRY = path.join(REPO_ROOT, 'lambda', 'verifier', 'handler.ts');
+/** The report function (the Report step); `handler` is its entry point. */
+export const REPORTER_ENTRY = path.join(REPO_ROOT, 'lambda', 'reporter', 'handler.ts');
 /** Pins the bundled dependencies (the AWS SDK clients, Powertools) to the versions tested. */
 const LOCK_FILE = path.join(REPO_ROOT, 'package-lock.json');
 
@@ -106,6 +121,47 @@ export interface DeployerProps {
 
   /** @default logs.RetentionDays.THREE_MONTHS */
   readonly logRetention?: logs.RetentionDays;
+
+  /**
+   * How each deployed Deployment is verified.
+   * @default - every service gets 180 s to become Ready, checked every 5 s, rolled back on failure
+   */
+  readonly verification?: VerificationProps;
+}
+
+/** How deploys are verified (see docs/deploys.md). */
+export interface VerificationProps {
+  /**
+   * Time from the PATCH to a verdict; past it, a rollout that is not Ready has failed. Whole
+   * seconds from 30 s to 30 min.
+   * @default Duration.seconds(180)
+   */
+  readonly deadline?: Duration;
+  /**
+   * Per service (by name), instead of `deadline`.
+   * @default - `deadline` for every service
+   */
+  readonly serviceDeadlines?: Readonly<Record<string, Duration>>;
+  /**
+   * Per environment (by name); where a service has its own too, the longer of the two applies.
+   * @default - the service's, or `deadline`
+   */
+  readonly environmentDeadlines?: Readonly<Record<string, Duration>>;
+  /**
+   * Time between two checks of one Deployment; whole seconds from 1 to 60.
+   * @default Duration.seconds(5)
+   */
+  readonly pollInterval?: Duration;
+  /**
+   * Per environment (by name), instead of `pollInterval`.
+   * @default - `pollInterval` everywhere
+   */
+  readonly environmentPollIntervals?: Readonly<Record<string, Duration>>;
+  /**
+   * Environments (by name) whose failed deploys are NOT rolled back (the alarm still fires).
+   * @default - every environment rolls back
+   */
+  readonly noRollback?: readonly string[];
 }
 
 /**
@@ -154,6 +210,16 @@ const MEMORY_MB = 256;
  * every try ends within this; past it, Lambda retries the event like any transient failure.
  */
 const TIMEOUT = Duration.minutes(2);
+/**
+ * One check reads a Deployment, its ReplicaSets and pods (three bounded calls of at most 26 s
+ * each); one rollback is a GET and a PATCH. Each Task allows its function 10 s more than the
+ * function's own timeout, so Lambda's timeout (a Lambda error, retried) is what normally ends a
+ * hung call, and the Task timeout only a lost invocation.
+ */
+const VERIFY_TIMEOUT = Duration.seconds(90);
+/** One SNS Publish (bounded retries) and the metrics. */
+const REPORT_TIMEOUT = Duration.seconds(30);
+const TASK_MARGIN = Duration.seconds(10);
 
 /**
  * Deploys on build success: an EventBridge rule on "CodeBuild Build State Change" (SUCCEEDED) of
@@ -195,6 +261,27 @@ export class Deployer extends Construct {
   public readonly accessEntries: ReadonlyMap<string, eks.CfnAccessEntry>;
   /** The alarms, each notifying {@link topic}. */
   public readonly alarms: readonly cloudwatch.Alarm[];
+  /**
+   * One execution per build: Deploy → Verify (per Deployment: Check, Wait, Rollback) → Report.
+   * The rules start it; a failed one can be redriven (docs/deploys.md).
+   */
+  public readonly stateMachine: sfn.StateMachine;
+  /** The Check and Rollback steps: reads and patches Deployments; no ECR, CodeBuild or SNS. */
+  public readonly verifyFunction: nodejs.NodejsFunction;
+  /** The Report step: one notification per build, the outcome metrics. */
+  public readonly reportFunction: nodejs.NodejsFunction;
+  /** The verify function's role; its own access entries name it. */
+  public readonly verifyRole: iam.Role;
+  /** The report function's role. */
+  public readonly reportRole: iam.Role;
+  /** The state machine's role: invokes our three functions, and nothing else. */
+  public readonly stateMachineRole: iam.Role;
+  /** The role the rules start executions with: states:StartExecution on our state machine only. */
+  public readonly ruleRole: iam.Role;
+  /** The verify function's EKS access entry, by cluster name. */
+  public readonly verifyAccessEntries: ReadonlyMap<string, eks.CfnAccessEntry>;
+  /** Outcomes, TimeToReady, failures and queue depths: what an operator opens. */
+  public readonly dashboard: cloudwatch.Dashboard;
 
   constructor(scope: Construct, id: string, props: DeployerProps) {
     super(scope, id);
@@ -203,6 +290,7 @@ export class Deployer extends Construct {
     const releaseTagPattern = props.releaseTagPattern ?? 'v*';
     // Check everything before creating anything: a refused configuration leaves no half-built tree.
     checkProps(props, stack);
+    const verification = verificationSettings(props);
     const projectNames = props.services.map((s) => s.project.projectName);
     const repositoryNames = props.services.map((s) => s.repository.repositoryName);
     const clusters = clustersOf(props.environments);
@@ -371,6 +459,7 @@ export class Deployer extends Construct {
         POWERTOOLS_SERVICE_NAME: DEPLOYER_METRICS.serviceName,
         POWERTOOLS_METRICS_NAMESPACE: DEPLOYER_METRICS.namespace,
         NODE_OPTIONS: '--enable-source-maps',
+        [VERIFY_ENV]: formatVerifySettings(verification),
       },
       bundling: DEPLOYER_BUNDLING,
       vpc: props.vpc,
@@ -395,13 +484,206 @@ export class Deployer extends Construct {
       onFailure: new destinations.SqsDestination(this.failedInvocations),
     });
 
+    const verifyLogs = new logs.LogGroup(this, 'VerifierLogs', {
+      retention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS,
+    });
+    this.verifyRole = new iam.Role(this, 'VerifierRole', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description:
+        'The DockerCoins verifier: reads Deployments, ReplicaSets and pods, rolls back, through EKS access entries',
+    });
+    const verifyPolicy = new iam.Policy(this, 'VerifierPolicy', {
+      roles: [this.verifyRole],
+      statements: [
+        new iam.PolicyStatement({
+          sid: 'WriteLogs',
+          actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+          resources: [verifyLogs.logGroupArn],
+        }),
+        new iam.PolicyStatement({
+          sid: 'DescribeClusters',
+          actions: ['eks:DescribeCluster'],
+          resources: clusters.map((c) =>
+            Arn.format({ service: 'eks', resource: 'cluster', resourceName: c.clusterName }, stack),
+          ),
+        }),
+        ...(props.vpc === undefined ? [] : [networkInterfaceStatement()]),
+      ],
+    });
+    this.verifyFunction = new nodejs.NodejsFunction(this, 'VerifierFunction', {
+      description:
+        "Verifies a DockerCoins deploy: judges one Deployment's rollout, rolls it back when it failed",
+      entry: VERIFIER_ENTRY,
+      handler: 'handler',
+      projectRoot: REPO_ROOT,
+      depsLockFilePath: LOCK_FILE,
+      runtime: lambda.Runtime.NODEJS_22_X,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: MEMORY_MB,
+      timeout: VERIFY_TIMEOUT,
+      role: this.verifyRole.withoutPolicyUpdates(),
+      logGroup: verifyLogs,
+      environment: {
+        POWERTOOLS_SERVICE_NAME: DEPLOYER_METRICS.serviceName,
+        POWERTOOLS_METRICS_NAMESPACE: DEPLOYER_METRICS.namespace,
+        NODE_OPTIONS: '--enable-source-maps',
+      },
+      bundling: DEPLOYER_BUNDLING,
+      vpc: props.vpc,
+      vpcSubnets: props.vpcSubnets,
+      securityGroups: props.securityGroups && [...props.securityGroups],
+    });
+    this.verifyFunction.node.addDependency(verifyPolicy);
+
+    const reportLogs = new logs.LogGroup(this, 'ReporterLogs', {
+      retention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS,
+    });
+    this.reportRole = new iam.Role(this, 'ReporterRole', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: "The DockerCoins deploy reporter: publishes each build's verdicts",
+    });
+    const reportPolicy = new iam.Policy(this, 'ReporterPolicy', {
+      roles: [this.reportRole],
+      statements: [
+        new iam.PolicyStatement({
+          sid: 'WriteLogs',
+          actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+          resources: [reportLogs.logGroupArn],
+        }),
+        new iam.PolicyStatement({
+          sid: 'PublishOutcomes',
+          actions: ['sns:Publish'],
+          resources: [this.topic.topicArn],
+        }),
+        new iam.PolicyStatement({
+          sid: 'EncryptOutcomes',
+          actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+          resources: [this.topicKey.keyArn],
+        }),
+      ],
+    });
+    // Not in the VPC: it calls SNS only, over the Lambda service's own network.
+    this.reportFunction = new nodejs.NodejsFunction(this, 'ReporterFunction', {
+      description: "Reports a DockerCoins deploy: every Deployment's verdict, in one notification",
+      entry: REPORTER_ENTRY,
+      handler: 'handler',
+      projectRoot: REPO_ROOT,
+      depsLockFilePath: LOCK_FILE,
+      runtime: lambda.Runtime.NODEJS_22_X,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: MEMORY_MB,
+      timeout: REPORT_TIMEOUT,
+      role: this.reportRole.withoutPolicyUpdates(),
+      logGroup: reportLogs,
+      environment: {
+        [DEPLOYER_ENV.topicArn]: this.topic.topicArn,
+        POWERTOOLS_SERVICE_NAME: DEPLOYER_METRICS.serviceName,
+        POWERTOOLS_METRICS_NAMESPACE: DEPLOYER_METRICS.namespace,
+        NODE_OPTIONS: '--enable-source-maps',
+      },
+      bundling: DEPLOYER_BUNDLING,
+    });
+    this.reportFunction.node.addDependency(reportPolicy);
+    for (const fn of [this.function, this.verifyFunction, this.reportFunction]) {
+      // See the deploy function: the L2's DependsOn on the role duplicates the GetAtt (W3005).
+      (fn.node.defaultChild as CfnResource).addMetadata('cfn-lint', {
+        config: { ignore_checks: ['W3005'] },
+      });
+    }
+
+    const workflowLogs = new logs.LogGroup(this, 'WorkflowLogs', {
+      retention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS,
+    });
+    // Written out in full (`withoutPolicyUpdates`): the L2 would also grant each function's
+    // versions and aliases (`<arn>:*`), which this machine never invokes.
+    this.stateMachineRole = new iam.Role(this, 'WorkflowRole', {
+      assumedBy: new iam.ServicePrincipal('states.amazonaws.com'),
+      description: 'The DockerCoins deploy workflow: invokes its three functions',
+    });
+    const workflowPolicy = new iam.Policy(this, 'WorkflowPolicy', {
+      roles: [this.stateMachineRole],
+      statements: [
+        new iam.PolicyStatement({
+          sid: 'InvokeSteps',
+          actions: ['lambda:InvokeFunction'],
+          resources: [this.function, this.verifyFunction, this.reportFunction].map(
+            (fn) => fn.functionArn,
+          ),
+        }),
+        new iam.PolicyStatement({
+          // What Step Functions needs to deliver execution logs to CloudWatch Logs (vended logs):
+          // these actions name no log group.
+          sid: 'DeliverLogs',
+          actions: [
+            'logs:CreateLogDelivery',
+            'logs:DeleteLogDelivery',
+            'logs:DescribeLogGroups',
+            'logs:DescribeResourcePolicies',
+            'logs:GetLogDelivery',
+            'logs:ListLogDeliveries',
+            'logs:PutResourcePolicy',
+            'logs:UpdateLogDelivery',
+          ],
+          resources: ['*'],
+        }),
+      ],
+    });
+    const longestDeadline = Math.max(
+      verification.deadlineSeconds,
+      ...Object.values(verification.serviceDeadlines),
+      ...Object.values(verification.environmentDeadlines),
+    );
+    this.stateMachine = new sfn.StateMachine(this, 'Workflow', {
+      comment:
+        'DockerCoins: deploy a build, verify every Deployment, roll back what failed, report',
+      stateMachineType: sfn.StateMachineType.STANDARD,
+      definitionBody: sfn.DefinitionBody.fromChainable(
+        deployWorkflow(this, {
+          deploy: this.function,
+          verify: this.verifyFunction,
+          report: this.reportFunction,
+          taskTimeouts: {
+            deploy: TIMEOUT.plus(TASK_MARGIN),
+            verify: VERIFY_TIMEOUT.plus(TASK_MARGIN),
+            report: REPORT_TIMEOUT.plus(TASK_MARGIN),
+          },
+        }),
+      ),
+      // A verification and the verification of its rollback, each within its deadline, plus
+      // the Deploy and Report steps with all their retries: an execution past this is stuck.
+      timeout: Duration.seconds(2 * longestDeadline).plus(Duration.minutes(30)),
+      role: this.stateMachineRole.withoutPolicyUpdates(),
+      logs: { destination: workflowLogs, level: sfn.LogLevel.ALL, includeExecutionData: true },
+    });
+    // Step Functions checks at creation that the role may deliver logs.
+    this.stateMachine.node.addDependency(workflowPolicy);
+    // As for the functions: the L2's DependsOn on its role duplicates the RoleArn GetAtt (W3005).
+    (this.stateMachine.node.defaultChild as CfnResource).addMetadata('cfn-lint', {
+      config: { ignore_checks: ['W3005'] },
+    });
+
+    this.ruleRole = new iam.Role(this, 'RuleRole', {
+      assumedBy: new iam.ServicePrincipal('events.amazonaws.com'),
+      description: 'Starts the DockerCoins deploy workflow on a successful build',
+    });
+    new iam.Policy(this, 'RulePolicy', {
+      roles: [this.ruleRole],
+      statements: [
+        new iam.PolicyStatement({
+          sid: 'StartDeploys',
+          actions: ['states:StartExecution'],
+          resources: [this.stateMachine.stateMachineArn],
+        }),
+      ],
+    });
     this.rules = projectNameSlices(projectNames).map(
       (names, index) =>
         new events.Rule(this, index === 0 ? 'OnBuildSucceeded' : `OnBuildSucceeded${index + 1}`, {
           description: 'Deploys DockerCoins builds that succeeded',
           eventPattern: buildSucceededPattern(names),
           targets: [
-            new targets.LambdaFunction(this.function, {
+            new targets.SfnStateMachine(this.stateMachine, {
+              role: this.ruleRole.withoutPolicyUpdates(),
               retryAttempts: 8,
               maxEventAge: Duration.hours(2),
               deadLetterQueue: this.undeliveredEvents,
@@ -432,6 +714,30 @@ export class Deployer extends Construct {
       );
     }
     this.accessEntries = accessEntries;
+    // The verifier reads and rolls back the same Deployments, under its own role: the same access
+    // (the RBAC Role of k8s/rbac/deployer, or the scoped edit policy) through its own entry.
+    const verifyAccessEntries = new Map<string, eks.CfnAccessEntry>();
+    for (const { clusterName, namespaces } of clusters) {
+      verifyAccessEntries.set(
+        clusterName,
+        new eks.CfnAccessEntry(this, `VerifierAccess-${clusterName}`, {
+          clusterName,
+          principalArn: this.verifyRole.roleArn,
+          type: 'STANDARD',
+          ...(access === 'rbac'
+            ? { kubernetesGroups: [DEPLOYER_GROUP] }
+            : {
+                accessPolicies: [
+                  {
+                    policyArn: `arn:${stack.partition}:eks::aws:cluster-access-policy/${EDIT_POLICY_NAME}`,
+                    accessScope: { type: 'namespace', namespaces },
+                  },
+                ],
+              }),
+        }),
+      );
+    }
+    this.verifyAccessEntries = verifyAccessEntries;
 
     this.alarms = [
       this.alarm(
@@ -478,7 +784,114 @@ export class Deployer extends Construct {
       ),
     ];
 
+    const metric = (metricName: string, statistic: string, label: string): cloudwatch.Metric =>
+      new cloudwatch.Metric({
+        namespace: DEPLOYER_METRICS.namespace,
+        metricName,
+        dimensionsMap: { service: DEPLOYER_METRICS.serviceName },
+        period: Duration.minutes(5),
+        statistic,
+        label,
+      });
+    this.alarms = [
+      ...this.alarms,
+      this.alarm(
+        'ExecutionsFailedAlarm',
+        this.stateMachine.metricFailed({ period: Duration.minutes(1), statistic: 'Sum' }),
+        'A deploy execution failed: a Deployment failed verification and was not rolled back, its rollback ' +
+          'failed, or a step failed after its retries (docs/deploys.md: read the execution, redrive it)',
+      ),
+      this.alarm(
+        'ExecutionsTimedOutAlarm',
+        this.stateMachine.metricTimedOut({ period: Duration.minutes(1), statistic: 'Sum' }),
+        'A deploy execution ran past its timeout (docs/deploys.md: read the execution)',
+      ),
+    ];
+
+    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      defaultInterval: Duration.days(7),
+      widgets: [
+        [
+          new cloudwatch.GraphWidget({
+            title: 'Deploy outcomes (per Deployment)',
+            width: 12,
+            stacked: true,
+            left: [
+              metric(VERIFY_METRICS.verified, 'Sum', 'Verified'),
+              metric(VERIFY_METRICS.rolledBack, 'Sum', 'Rolled back'),
+              metric(VERIFY_METRICS.verifyFailed, 'Sum', 'Failed, not rolled back'),
+              metric(VERIFY_METRICS.rollbackFailed, 'Sum', 'Rollback failed'),
+              metric(DEPLOYER_METRICS.skipped, 'Sum', 'Skipped'),
+            ],
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'Time to Ready (build end to Ready, seconds)',
+            width: 12,
+            left: [
+              metric(VERIFY_METRICS.timeToReady, 'p50', 'p50'),
+              metric(VERIFY_METRICS.timeToReady, 'p90', 'p90'),
+            ],
+          }),
+        ],
+        [
+          new cloudwatch.GraphWidget({
+            title: 'Failures',
+            width: 12,
+            left: [
+              this.stateMachine.metricFailed({
+                period: Duration.minutes(5),
+                label: 'Executions failed',
+              }),
+              this.stateMachine.metricTimedOut({
+                period: Duration.minutes(5),
+                label: 'Executions timed out',
+              }),
+              metric(DEPLOYER_METRICS.failed, 'Sum', 'Deployments not deployed'),
+              metric(DEPLOYER_METRICS.invalidEvents, 'Sum', 'Events refused'),
+              ...[this.function, this.verifyFunction, this.reportFunction].map((fn, i) =>
+                fn.metricErrors({
+                  period: Duration.minutes(5),
+                  label: `${['Deploy', 'Verify', 'Report'][i]} function errors`,
+                }),
+              ),
+            ],
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'Queue depths (messages waiting for a redrive)',
+            width: 12,
+            left: [
+              this.undeliveredEvents.metricApproximateNumberOfMessagesVisible({
+                period: Duration.minutes(5),
+                statistic: 'Maximum',
+                label: 'Undelivered events',
+              }),
+              this.failedInvocations.metricApproximateNumberOfMessagesVisible({
+                period: Duration.minutes(5),
+                statistic: 'Maximum',
+                label: 'Failed direct invocations',
+              }),
+            ],
+          }),
+        ],
+        [
+          new cloudwatch.GraphWidget({
+            title: 'Executions',
+            width: 24,
+            left: [
+              this.stateMachine.metricStarted({ period: Duration.minutes(5), label: 'Started' }),
+              this.stateMachine.metricSucceeded({
+                period: Duration.minutes(5),
+                label: 'Succeeded',
+              }),
+              this.stateMachine.metricFailed({ period: Duration.minutes(5), label: 'Failed' }),
+            ],
+          }),
+        ],
+      ],
+    });
+
     acknowledge(this, props, listArns ? [] : [...repositoryArns, ...projectArns], policy);
+    acknowledgeWorkflow(this, props, verifyPolicy, workflowPolicy);
   }
 
   /** A count the deployer publishes (embedded metric format), summed per minute. */
@@ -515,6 +928,8 @@ const ALARM_IDS = [
   'FailedDeploysAlarm',
   'UnconfirmedBuildsAlarm',
   'NotificationFailuresAlarm',
+  'ExecutionsFailedAlarm',
+  'ExecutionsTimedOutAlarm',
   'UndeliveredEventsAlarm',
   'FailedInvocationsAlarm',
 ] as const;
@@ -691,6 +1106,132 @@ function checkProps(props: DeployerProps, stack: Stack): void {
     throw new Error(
       'Deployer: vpcSubnets or securityGroups is set without vpc; set vpc too (the VPC of those subnets).',
     );
+  }
+}
+
+/** The verification settings the construct writes for the deploy function, validated. */
+function verificationSettings(props: DeployerProps): VerifySettings {
+  const v = props.verification ?? {};
+  const seconds = (
+    what: string,
+    value: Duration,
+    fallback: number,
+    { min, max }: { min: number; max: number },
+  ): number => {
+    const s = value.toSeconds({ integral: false });
+    if (Token.isUnresolved(s)) {
+      throw new Error(`Deployer: verification ${what} is a token; give a literal Duration.`);
+    }
+    if (!Number.isInteger(s) || s < min || s > max) {
+      throw new Error(
+        `Deployer: verification ${what} is ${s} s; give whole seconds from ${min} to ${max} ` +
+          `(e.g. Duration.seconds(${fallback})).`,
+      );
+    }
+    return s;
+  };
+  const byName = (
+    field: string,
+    given: Readonly<Record<string, Duration>> | undefined,
+    known: readonly string[],
+    kind: string,
+    fallback: number,
+    limits: { min: number; max: number },
+  ): Record<string, number> => {
+    const out: Record<string, number> = {};
+    for (const [name, value] of Object.entries(given ?? {})) {
+      if (!known.includes(name)) {
+        throw new Error(
+          `Deployer: verification ${field} names "${name}", which is not ${kind} ` +
+            `(${known.join(', ')}). Remove it or fix the name.`,
+        );
+      }
+      out[name] = seconds(`${field} of "${name}"`, value, fallback, limits);
+    }
+    return out;
+  };
+  const services = props.services.map(({ service }) => service.name);
+  const environments = props.environments.map((e) => e.name);
+  for (const name of v.noRollback ?? []) {
+    if (!environments.includes(name)) {
+      throw new Error(
+        `Deployer: verification noRollback names "${name}", which is not an environment ` +
+          `(${environments.join(', ')}). Remove it or fix the name.`,
+      );
+    }
+  }
+  const { deadlineSeconds: deadline, pollSeconds: poll } = VERIFY_DEFAULTS;
+  return {
+    pollSeconds:
+      v.pollInterval === undefined
+        ? poll
+        : seconds('pollInterval', v.pollInterval, poll, VERIFY_LIMITS.pollSeconds),
+    deadlineSeconds:
+      v.deadline === undefined
+        ? deadline
+        : seconds('deadline', v.deadline, deadline, VERIFY_LIMITS.deadlineSeconds),
+    serviceDeadlines: byName(
+      'serviceDeadlines',
+      v.serviceDeadlines,
+      services,
+      'a deployed service',
+      deadline,
+      VERIFY_LIMITS.deadlineSeconds,
+    ),
+    environmentDeadlines: byName(
+      'environmentDeadlines',
+      v.environmentDeadlines,
+      environments,
+      'an environment',
+      deadline,
+      VERIFY_LIMITS.deadlineSeconds,
+    ),
+    environmentPollSeconds: byName(
+      'environmentPollIntervals',
+      v.environmentPollIntervals,
+      environments,
+      'an environment',
+      poll,
+      VERIFY_LIMITS.pollSeconds,
+    ),
+    noRollback: [...new Set(v.noRollback ?? [])],
+  };
+}
+
+/** The workflow's findings that hold by design, each with its reason. */
+function acknowledgeWorkflow(
+  deployer: Deployer,
+  props: DeployerProps,
+  verifyPolicy: iam.Policy,
+  workflowPolicy: iam.Policy,
+): void {
+  for (const fn of [deployer.verifyFunction, deployer.reportFunction]) {
+    Validations.of(fn).acknowledge({
+      id: 'AwsSolutions-L1',
+      reason:
+        'Node.js 22 is the runtime the deploy functions are built and tested for (esbuild target node22, ' +
+        'Powertools 2); moving to a newer runtime is a deliberate upgrade with its own tests, not a drift.',
+    });
+  }
+  Validations.of(workflowPolicy).acknowledge({
+    id: 'AwsSolutions-IAM5[Resource::*]',
+    reason:
+      'Step Functions delivers execution logs through CloudWatch Logs log deliveries: CreateLogDelivery and the ' +
+      'other delivery actions name no log group and accept only "*" (Step Functions developer guide, logging).',
+  });
+  Validations.of(deployer.stateMachine).acknowledge({
+    id: 'AwsSolutions-SF2',
+    reason:
+      "Every state's input, output and error is in the execution history and in the ALL-level execution log; " +
+      'X-Ray would add cost and a wildcard IAM grant without telling more about a deploy.',
+  });
+  if (props.vpc !== undefined) {
+    Validations.of(verifyPolicy).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        "Lambda creates, describes and deletes the function's network interfaces in the VPC; these EC2 actions " +
+        'name no resource Lambda could be limited to before the interfaces exist, and Describe* accept only "*".',
+    });
   }
 }
 

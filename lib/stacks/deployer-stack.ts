@@ -1,4 +1,4 @@
-import { Annotations, CfnOutput, Fn, Stack, StackProps } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, Duration, Fn, Stack, StackProps } from 'aws-cdk-lib';
 import * as codebuild from 'aws-cdk-lib/aws-codebuild';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
@@ -64,10 +64,37 @@ export class DeployerStack extends Stack {
           projectName(props.projectNamePrefix, service.name),
         ),
       })),
-      environments: props.environments.map((environment) => ({
-        ...environment,
-        region: undefined,
-      })),
+      // The deployer's settings carry where to deploy; how to verify goes in `verification`.
+      environments: props.environments.map(
+        ({ rollback: _r, verifyDeadlineSeconds: _d, verifyPollSeconds: _p, ...environment }) => ({
+          ...environment,
+          region: undefined,
+        }),
+      ),
+      verification: {
+        serviceDeadlines: Object.fromEntries(
+          props.services.flatMap((s) =>
+            s.verifyDeadlineSeconds === undefined
+              ? []
+              : [[s.name, Duration.seconds(s.verifyDeadlineSeconds)]],
+          ),
+        ),
+        environmentDeadlines: Object.fromEntries(
+          props.environments.flatMap((e) =>
+            e.verifyDeadlineSeconds === undefined
+              ? []
+              : [[e.name, Duration.seconds(e.verifyDeadlineSeconds)]],
+          ),
+        ),
+        environmentPollIntervals: Object.fromEntries(
+          props.environments.flatMap((e) =>
+            e.verifyPollSeconds === undefined
+              ? []
+              : [[e.name, Duration.seconds(e.verifyPollSeconds)]],
+          ),
+        ),
+        noRollback: props.environments.filter((e) => e.rollback === false).map((e) => e.name),
+      },
       releaseTagPattern: registry.releaseTagPattern,
       access: config.access,
       ...(vpc ?? {}),
@@ -81,6 +108,15 @@ export class DeployerStack extends Stack {
       description: 'The deployer Lambda (its log group holds every decision, keyed by build ARN)',
       value: deployer.function.functionName,
     });
+    new CfnOutput(this, 'StateMachineArn', {
+      description:
+        'The deploy workflow: one execution per build (docs/deploys.md: read an execution, redrive one)',
+      value: deployer.stateMachine.stateMachineArn,
+    });
+    new CfnOutput(this, 'DashboardName', {
+      description: 'CloudWatch dashboard: deploy outcomes, TimeToReady, failures, queue depths',
+      value: deployer.dashboard.dashboardName,
+    });
     new CfnOutput(this, 'TopicArn', {
       description:
         'SNS topic with every deploy outcome and alarm (aws sns subscribe --protocol email …)',
@@ -88,7 +124,7 @@ export class DeployerStack extends Stack {
     });
     new CfnOutput(this, 'UndeliveredEventsQueueUrl', {
       description:
-        'Build events EventBridge could not deliver to the deployer (message = the event; README: redrive)',
+        'Build events EventBridge could not start the deploy workflow with (message = the event; docs/deploys.md: redrive)',
       value: deployer.undeliveredEvents.queueUrl,
     });
     new CfnOutput(this, 'FailedInvocationsQueueUrl', {

@@ -25,6 +25,7 @@ import {
   formatDeployerEnvironment,
 } from '../../lib/deployer-contract';
 import { DEPLOYER_GROUP } from '../../lib/k8s/dockercoins';
+import { formatVerifySettings } from '../../lib/verify-contract';
 import { BUNDLING_STACKS, newApp, REPO_ROOT } from '../support/app';
 
 const MAIN: EnvironmentSettings = {
@@ -94,6 +95,22 @@ function id(stack: Stack, construct: { node: { defaultChild?: unknown } }): stri
   return stack.getLogicalId(construct.node.defaultChild as CfnElement);
 }
 
+/** The template's resource of this construct. */
+function resourceOf(
+  b: Built,
+  construct: { node: { defaultChild?: unknown } } | CfnElement,
+): {
+  Properties: Record<string, unknown>;
+} {
+  const resources = b.template.toJSON().Resources as Record<
+    string,
+    { Properties: Record<string, unknown> }
+  >;
+  const logicalId =
+    construct instanceof CfnElement ? b.stack.getLogicalId(construct) : id(b.stack, construct);
+  return resources[logicalId]!;
+}
+
 function only<T>(record: Record<string, T>): T {
   const values = Object.values(record);
   expect(values).toHaveLength(1);
@@ -134,9 +151,7 @@ describe('the function', () => {
   });
 
   test('Node.js 22 on arm64, 256 MB, 120 s, handler `handler` of the bundle, no VPC, no reserved concurrency', () => {
-    const fn = only(b.template.findResources('AWS::Lambda::Function')) as {
-      Properties: Record<string, unknown>;
-    };
+    const fn = resourceOf(b, b.deployer.function);
     expect(fn.Properties).toMatchObject({
       Runtime: 'nodejs22.x',
       Architectures: ['arm64'],
@@ -150,7 +165,7 @@ describe('the function', () => {
   });
 
   test('its own log group, kept 90 days', () => {
-    const fn = only(b.template.findResources('AWS::Lambda::Function')) as {
+    const fn = resourceOf(b, b.deployer.function) as unknown as {
       Properties: { LoggingConfig: { LogGroup: { Ref: string } } };
     };
     const groups = b.template.toJSON().Resources as Record<string, { Properties: unknown }>;
@@ -173,7 +188,7 @@ describe('the function', () => {
       topicArn: b.deployer.topic.topicArn,
     };
 
-    const fn = only(b.template.findResources('AWS::Lambda::Function')) as {
+    const fn = resourceOf(b, b.deployer.function) as unknown as {
       Properties: { Environment: { Variables: Record<string, unknown> } };
     };
     expect(fn.Properties.Environment.Variables).toEqual(
@@ -182,6 +197,14 @@ describe('the function', () => {
         POWERTOOLS_SERVICE_NAME: 'dockercoins-deployer',
         POWERTOOLS_METRICS_NAMESPACE: 'DockerCoins/Deploy',
         NODE_OPTIONS: '--enable-source-maps',
+        SHIP_VERIFY: formatVerifySettings({
+          pollSeconds: 5,
+          deadlineSeconds: 180,
+          serviceDeadlines: {},
+          environmentDeadlines: {},
+          environmentPollSeconds: {},
+          noRollback: [],
+        }),
       }),
     );
   });
@@ -214,7 +237,7 @@ describe('the function', () => {
 });
 
 describe('the rule', () => {
-  test('successful builds of exactly our projects invoke the Lambda, retried 8 times over 2 hours, then kept', () => {
+  test('successful builds of exactly our projects start the workflow, retried 8 times over 2 hours, then kept', () => {
     const b = build();
 
     const rule = only(b.template.findResources('AWS::Events::Rule')) as {
@@ -236,18 +259,16 @@ describe('the rule', () => {
     expect(rule.Properties.Targets).toEqual([
       {
         Id: 'Target0',
-        Arn: { 'Fn::GetAtt': [id(b.stack, b.deployer.function), 'Arn'] },
+        Arn: { Ref: id(b.stack, b.deployer.stateMachine) },
+        RoleArn: { 'Fn::GetAtt': [id(b.stack, b.deployer.ruleRole), 'Arn'] },
         RetryPolicy: { MaximumRetryAttempts: 8, MaximumEventAgeInSeconds: 7200 },
         DeadLetterConfig: {
           Arn: { 'Fn::GetAtt': [id(b.stack, b.deployer.undeliveredEvents), 'Arn'] },
         },
       },
     ]);
-    b.template.hasResourceProperties('AWS::Lambda::Permission', {
-      Action: 'lambda:InvokeFunction',
-      Principal: 'events.amazonaws.com',
-      SourceArn: { 'Fn::GetAtt': [id(b.stack, b.deployer.rules[0]!), 'Arn'] },
-    });
+    // EventBridge no longer invokes a function: nothing grants it to.
+    b.template.resourceCountIs('AWS::Lambda::Permission', 0);
   });
 
   test('Given more project names than one pattern holds, Then they are shared out over rules, each within the limit', () => {
@@ -394,9 +415,7 @@ describe('IAM: exactly what the Lambda calls, on exactly our resources', () => {
   test('the role: only Lambda assumes it, no managed policy, one policy written out in full', () => {
     const b = build();
 
-    const role = only(b.template.findResources('AWS::IAM::Role')) as {
-      Properties: Record<string, unknown>;
-    };
+    const role = resourceOf(b, b.deployer.role);
     expect(role.Properties.AssumeRolePolicyDocument).toEqual({
       Version: '2012-10-17',
       Statement: [
@@ -409,7 +428,7 @@ describe('IAM: exactly what the Lambda calls, on exactly our resources', () => {
     });
     expect(role.Properties.ManagedPolicyArns).toBeUndefined();
     expect(role.Properties.Policies).toBeUndefined();
-    const logGroupId = Object.keys(b.template.findResources('AWS::Logs::LogGroup'))[0];
+    const logGroupId = id(b.stack, b.deployer.function.logGroup);
     expect(roleStatements(b)).toEqual([
       {
         sid: 'WriteLogs',
@@ -532,9 +551,7 @@ describe('EKS access entries', () => {
       environments: [PROD, MAIN, { ...MAIN, name: 'eu', clusterName: 'eu-cluster' }],
     });
 
-    const entries = Object.values(b.template.findResources('AWS::EKS::AccessEntry')).map(
-      (e) => (e as { Properties: Record<string, unknown> }).Properties,
-    );
+    const entries = [...b.deployer.accessEntries.values()].map((e) => resourceOf(b, e).Properties);
     const policy = (namespaces: string[]): unknown => [
       {
         PolicyArn: {
@@ -573,9 +590,8 @@ describe('EKS access entries', () => {
   ])('%s: the entry maps the role to the deployer group, with no access policy', (_name, props) => {
     const b = build({ ...props, environments: [MAIN, PROD] });
 
-    const entry = only(b.template.findResources('AWS::EKS::AccessEntry')) as {
-      Properties: unknown;
-    };
+    expect(b.deployer.accessEntries.size).toBe(1);
+    const entry = resourceOf(b, [...b.deployer.accessEntries.values()][0]!);
     expect(entry.Properties).toEqual({
       ClusterName: 'dockercoins',
       PrincipalArn: { 'Fn::GetAtt': [id(b.stack, b.deployer.role), 'Arn'] },
@@ -664,6 +680,14 @@ describe('notifications and alarms', () => {
           { Name: 'QueueName', Value: { 'Fn::GetAtt': [id(b.stack, queue), 'QueueName'] } },
         ],
         statistic: 'Maximum',
+      })),
+      ...['ExecutionsFailed', 'ExecutionsTimedOut'].map((name) => ({
+        namespace: 'AWS/States',
+        name,
+        dimensions: [
+          { Name: 'StateMachineArn', Value: { Ref: id(b.stack, b.deployer.stateMachine) } },
+        ],
+        statistic: 'Sum',
       })),
     ]);
     for (const alarm of alarms) {
@@ -812,13 +836,31 @@ describe('the bundle (esbuild, locally)', () => {
     const bundles = readdirSync(outdir)
       .map((entry) => path.join(outdir, entry))
       .filter((dir) => existsSync(path.join(dir, 'index.js')));
-    expect(bundles).toHaveLength(1);
-    const assetDir = bundles[0]!;
-    const code = readFileSync(path.join(assetDir, 'index.js'), 'utf8');
+    // The deploy, verify and report functions.
+    expect(bundles).toHaveLength(3);
+    const code = (dir: string): string => readFileSync(path.join(dir, 'index.js'), 'utf8');
+    // Each client leaves its service's protocol name in the minified bundle.
+    const ECR = 'AmazonEC2ContainerRegistry_V20150921';
+    const CODEBUILD = 'BatchGetBuilds';
+    const SNS = 'AmazonSimpleNotificationService';
+    const EKS = '"DescribeCluster"';
+    // The deploy function's bundle is the one with the ECR client.
+    const assetDir = bundles.find((dir) => code(dir).includes(ECR))!;
+    expect(assetDir).toBeDefined();
+    // The verifier: EKS only (no ECR, CodeBuild or SNS client); it judges pods.
+    const verifier = bundles.find((dir) => code(dir).includes('pod-template-hash'))!;
+    expect(verifier).not.toBe(assetDir);
+    expect(code(verifier)).toContain(EKS);
+    for (const client of [ECR, CODEBUILD, SNS]) expect(code(verifier)).not.toContain(client);
+    // The reporter: SNS only.
+    const reporter = bundles.find((dir) => dir !== assetDir && dir !== verifier)!;
+    expect(code(reporter)).toContain(SNS);
+    for (const client of [ECR, CODEBUILD, EKS]) expect(code(reporter)).not.toContain(client);
+    const deployCode = code(assetDir);
     expect(existsSync(path.join(assetDir, 'index.js.map'))).toBe(true);
-    expect(code).toMatch(/sourceMappingURL=index\.js\.map/);
+    expect(deployCode).toMatch(/sourceMappingURL=index\.js\.map/);
     // Minified: long lines (an unminified bundle averages under 50 characters a line).
-    expect(code.length / code.split('\n').length).toBeGreaterThan(1000);
+    expect(deployCode.length / deployCode.split('\n').length).toBeGreaterThan(1000);
     // Bundled, not left to the runtime: no package the Lambda depends on is required at run time.
     // (The SDK's optional, uninstalled add-ons, such as @aws-sdk/signature-v4-crt, stay guarded
     // requires.)
@@ -830,24 +872,28 @@ describe('the bundle (esbuild, locally)', () => {
       ).dependencies,
     ).filter((name) => /^@(aws-sdk|smithy|aws-lambda-powertools)\//.test(name));
     expect(dependencies.length).toBeGreaterThan(0);
-    const required = [...code.matchAll(/require\(["']([^"']+)["']\)/g)].map((m) => m[1]);
-    expect(required.filter((name) => dependencies.includes(name!))).toEqual([]);
+    for (const dir of bundles) {
+      const required = [...code(dir).matchAll(/require\(["']([^"']+)["']\)/g)].map((m) => m[1]);
+      expect(required.filter((name) => dependencies.includes(name!))).toEqual([]);
+    }
     expect(DEPLOYER_ENTRY).toMatch(/lambda\/deployer\/handler\.ts$/);
     // The function's handler setting is `index.handler`: the bundle must export a function of
     // that name, and load on its own (in a child process, as Lambda's Node.js would).
-    const load = spawnSync(
-      process.execPath,
-      [
-        '--enable-source-maps',
-        '-e',
-        `process.stdout.write(typeof require(${JSON.stringify(path.join(assetDir, 'index.js'))}).handler)`,
-      ],
-      { encoding: 'utf8', cwd: tmpdir() },
-    );
-    expect({ status: load.status, stdout: load.stdout, stderr: load.stderr }).toEqual({
-      status: 0,
-      stdout: 'function',
-      stderr: '',
-    });
+    for (const dir of bundles) {
+      const load = spawnSync(
+        process.execPath,
+        [
+          '--enable-source-maps',
+          '-e',
+          `process.stdout.write(typeof require(${JSON.stringify(path.join(dir, 'index.js'))}).handler)`,
+        ],
+        { encoding: 'utf8', cwd: tmpdir() },
+      );
+      expect({ status: load.status, stdout: load.stdout, stderr: load.stderr }).toEqual({
+        status: 0,
+        stdout: 'function',
+        stderr: '',
+      });
+    }
   });
 });

@@ -5,6 +5,7 @@ import * as ecr from 'aws-cdk-lib/aws-ecr';
 import { createStacks, ShipStacks } from '../../lib/app';
 import { resolveConfig } from '../../lib/config';
 import { DEPLOYER_ENV } from '../../lib/deployer-contract';
+import { parseVerifySettings } from '../../lib/verify-contract';
 import { newApp } from '../support/app';
 
 const OWNED = { sourceOwner: 'acme' };
@@ -80,7 +81,7 @@ describe('the Deployer stack', () => {
     ]);
   });
 
-  test('outputs: the function, the topic and both dead-letter queues', () => {
+  test('outputs: the function, the state machine, the dashboard, the topic and both dead-letter queues', () => {
     const { deployer } = stacks.deployer;
     const stack = stacks.deployer;
 
@@ -88,6 +89,14 @@ describe('the Deployer stack', () => {
       FunctionName: {
         Description: expect.any(String) as string,
         Value: { Ref: id(stack, deployer.function) },
+      },
+      StateMachineArn: {
+        Description: expect.stringContaining('redrive') as string,
+        Value: { Ref: id(stack, deployer.stateMachine) },
+      },
+      DashboardName: {
+        Description: expect.any(String) as string,
+        Value: { Ref: id(stack, deployer.dashboard) },
       },
       TopicArn: {
         Description: expect.any(String) as string,
@@ -165,7 +174,7 @@ describe('configuration reaches the deployer', () => {
     expect(stacks.deployer.dependencies).toHaveLength(3);
   });
 
-  test('Given environments on two clusters and rbac access, Then one group-mapping entry per cluster', () => {
+  test('Given environments on two clusters and rbac access, Then one group-mapping entry per cluster for each role (deploy, verify)', () => {
     const stacks = compose({
       deployerAccess: 'rbac',
       environments: JSON.stringify([
@@ -180,7 +189,45 @@ describe('configuration reaches the deployer', () => {
     expect(entries.map((e) => [e.ClusterName, e.KubernetesGroups, e.AccessPolicies])).toEqual([
       ['dockercoins', ['dockercoins-deployer'], undefined],
       ['prod', ['dockercoins-deployer'], undefined],
+      ['dockercoins', ['dockercoins-deployer'], undefined],
+      ['prod', ['dockercoins-deployer'], undefined],
     ]);
+  });
+
+  test('Given verification keys on a service and an environment, Then they reach the deploy function; the deployer settings stay as they were', () => {
+    const stacks = compose({
+      services: [{ name: 'webui', verifyDeadlineSeconds: 300 }, 'hasher'],
+      environments: JSON.stringify([
+        { name: 'main', namespace: 'dockercoins', branches: ['main'] },
+        {
+          name: 'prod',
+          namespace: 'dockercoins-prod',
+          releaseTags: true,
+          rollback: false,
+          verifyDeadlineSeconds: 240,
+          verifyPollSeconds: 10,
+        },
+      ]),
+    });
+
+    const resources = Template.fromStack(stacks.deployer).toJSON().Resources as Record<
+      string,
+      unknown
+    >;
+    const fn = resources[id(stacks.deployer, stacks.deployer.deployer.function)] as {
+      Properties: { Environment: { Variables: Record<string, string> } };
+    };
+    const variables = fn.Properties.Environment.Variables;
+    expect(parseVerifySettings(variables)).toEqual({
+      pollSeconds: 5,
+      deadlineSeconds: 180,
+      serviceDeadlines: { webui: 300 },
+      environmentDeadlines: { prod: 240 },
+      environmentPollSeconds: { prod: 10 },
+      noRollback: ['prod'],
+    });
+    // The deployer's own settings (where to deploy) carry none of it.
+    expect(variables[DEPLOYER_ENV.environments]).not.toMatch(/rollback|verify/);
   });
 
   test('Given the VPC keys, Then the Lambda runs in those subnets with those security groups, without warnings', () => {

@@ -41,6 +41,9 @@ export { DEFAULT_FATE } from './kube-controller';
 // Deployments read and patched (strategic merge as kubectl, JSON merge), resourceVersion
 // preconditions, generation bumped as the real Deployment strategy does, validation answered with
 // real Status bodies, and the Deployment controller's ReplicaSets and revision annotations.
+// On a fake clock that only tick() moves, a cluster behind it (kube-controller.ts): rollouts,
+// pods whose fate each test sets, statuses and events, listed over HTTP (replicasets, pods,
+// events, with label and field selectors) under the same RBAC authorizer.
 // Faults on demand: 429/5xx, 409, requests that hang, the listener down.
 
 // ---- objects ----
@@ -163,7 +166,7 @@ export interface KubeRequestAttributes {
   /** Who: an EKS token's access key id, a static token's user, a client certificate's CN. */
   readonly user: string;
   readonly verb: 'get' | 'list' | 'patch';
-  /** `apps` for deployments and replicasets, `` (the core group) for pods and events. */
+  /** `apps` for deployments and replicasets; the empty string (the core group) for pods and events. */
   readonly apiGroup: 'apps' | '';
   readonly resource: 'deployments' | 'replicasets' | 'pods' | 'events';
   readonly namespace: string;
@@ -584,6 +587,8 @@ export class KubeApiServer {
 
   private readonly deployments = new Map<string, KubeDeployment>();
   private readonly replicaSets = new Map<string, KubeReplicaSet>();
+  /** ReplicaSet keys by their owners' uids (the controller's informer index). */
+  private readonly replicaSetsByOwner = new Map<string, Set<string>>();
   private resourceVersion = 0;
   /** The Deployment and ReplicaSet controllers and the kubelet, on the simulated clock. */
   private readonly simulation: ClusterSimulation;
@@ -771,6 +776,7 @@ export class KubeApiServer {
     if (found === undefined) return false;
     for (const rs of this.ownedReplicaSets(namespace, found)) {
       this.replicaSets.delete(key(namespace, rs.metadata.name));
+      this.replicaSetsByOwner.delete(found.metadata.uid ?? '');
     }
     this.simulation.forgetDeployment(namespace, name);
     return this.deployments.delete(key(namespace, name));
@@ -840,6 +846,7 @@ export class KubeApiServer {
     }
     const owned = this.ownedReplicaSets(namespace, stored);
     const current = owned.find((rs) => rs.metadata.labels?.[POD_TEMPLATE_HASH_LABEL] === hash);
+    this.simulation.settle(namespace, name);
     if (current !== undefined) {
       this.simulation.completePods(
         stored,
@@ -963,12 +970,11 @@ export class KubeApiServer {
   // ---- the store and the controller ----
 
   private ownedReplicaSets(namespace: string, deployment: KubeDeployment): KubeReplicaSet[] {
-    const uid = deployment.metadata.uid;
-    return [...this.replicaSets.values()].filter(
-      (rs) =>
-        rs.metadata.namespace === namespace &&
-        (rs.metadata.ownerReferences as { uid: string }[] | undefined)?.some((o) => o.uid === uid),
-    );
+    const keys = this.replicaSetsByOwner.get(deployment.metadata.uid ?? '');
+    if (keys === undefined) return [];
+    return [...keys]
+      .map((k) => this.replicaSets.get(k))
+      .filter((rs): rs is KubeReplicaSet => rs?.metadata.namespace === namespace);
   }
 
   /** Writes an object if it changed (etcd keeps a no-op update from bumping resourceVersion). */
@@ -986,7 +992,14 @@ export class KubeApiServer {
       if (jsonEqual(next, old)) return;
     }
     next.metadata.resourceVersion = this.nextResourceVersion();
-    this.replicaSets.set(key(next.metadata.namespace!, next.metadata.name), next);
+    const at = key(next.metadata.namespace!, next.metadata.name);
+    this.replicaSets.set(at, next);
+    // ownerReferences of a ReplicaSet never change here: index it once, by owner uid.
+    for (const owner of (next.metadata.ownerReferences as { uid: string }[] | undefined) ?? []) {
+      if (!this.replicaSetsByOwner.has(owner.uid))
+        this.replicaSetsByOwner.set(owner.uid, new Set());
+      this.replicaSetsByOwner.get(owner.uid)!.add(at);
+    }
   }
 
   /**

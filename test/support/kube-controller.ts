@@ -37,7 +37,8 @@ export type PodFate =
   | { readonly kind: 'ready'; readonly afterTicks: number }
   /**
    * The kubelet cannot pull the image: ErrImagePull at each attempt (the first one second after
-   * creation), ImagePullBackOff in between, attempts 10 s apart doubling to 300 s.
+   * creation), ImagePullBackOff in between (its message, as from Kubernetes 1.32, ends with the
+   * last pull error), attempts 10 s apart doubling to 300 s.
    * @param message the container runtime's error (the waiting message of ErrImagePull).
    * @default - containerd's answer for a manifest the registry does not have
    */
@@ -135,8 +136,10 @@ export interface KubePod {
     podIP?: string;
     podIPs?: { ip: string }[];
     startTime: string;
+    /** Init containers (not fated): completed, exit code 0, when the pod is created. */
+    initContainerStatuses?: KubeContainerStatus[];
     containerStatuses: KubeContainerStatus[];
-    qosClass: string;
+    qosClass: 'BestEffort' | 'Burstable' | 'Guaranteed';
   };
 }
 
@@ -272,9 +275,7 @@ interface ContainerSim {
   since: number;
   /** completeRollout() made it Ready whatever its fate. */
   forced: boolean;
-  /** A stable id for the running container (containerd://…). */
-  runs: number;
-  /** Events already recorded for this step kind (to record each attempt once). */
+  /** Events already recorded, by step (each attempt, run or back-off recorded once). */
   recorded: Set<string>;
 }
 
@@ -284,12 +285,17 @@ interface PodSim {
   readonly containers: Map<string, ContainerSim>;
   /** When the Ready condition last became True (simulated second), for minReadySeconds. */
   readySince: number | undefined;
+  /** Each container's fate and stage when the status was last written: unchanged, nothing to do. */
+  signature?: string;
 }
 
 /** One Deployment's controller memory between syncs. */
 interface DeploymentSim {
   /** A new ReplicaSet was created for the current template at this time (ms). */
   createdReplicaSet?: { name: string; atMs: number };
+  /** The resourceVersions (Deployment, ReplicaSets) the last scaling and status syncs saw. */
+  scaledAt?: string;
+  statusAt?: string;
 }
 
 /**
@@ -298,6 +304,12 @@ interface DeploymentSim {
  */
 export class ClusterSimulation {
   private readonly pods = new Map<string, KubePod>();
+  /** Pod keys by their controller's uid: the ReplicaSet controller's informer index. */
+  private readonly podsByOwner = new Map<string, Set<string>>();
+  /** Templates without the hash label, canonical: ReplicaSets by uid (their template never changes). */
+  private readonly replicaSetTemplates = new Map<string, string>();
+  /** The same for Deployments, by uid and generation (a template change bumps the generation). */
+  private readonly deploymentTemplates = new Map<string, string>();
   private readonly podSims = new Map<string, PodSim>();
   private readonly events = new Map<string, KubeEvent>();
   private readonly deploymentSims = new Map<string, DeploymentSim>();
@@ -350,6 +362,7 @@ export class ClusterSimulation {
   forgetDeployment(namespace: string, deployment: string): void {
     for (const [k, sim] of this.podSims) {
       if (sim.deployment === deployment && this.pods.get(k)?.metadata.namespace === namespace) {
+        this.unindex(this.pods.get(k)!);
         this.pods.delete(k);
         this.podSims.delete(k);
       }
@@ -374,6 +387,11 @@ export class ClusterSimulation {
       .filter((e) => e.metadata.namespace === namespace)
       .sort((a, b) => Number(a.metadata.resourceVersion) - Number(b.metadata.resourceVersion))
       .map(clone);
+  }
+
+  /** completeRollout(): the controller has seen the current ReplicaSet (no NewReplicaSetCreated to come). */
+  settle(namespace: string, deployment: string): void {
+    this.deploymentSim(namespace, deployment).createdReplicaSet = undefined;
   }
 
   /**
@@ -434,8 +452,21 @@ export class ClusterSimulation {
   /** The new ReplicaSet (template equal ignoring the hash label) and the old ones. */
   private split(d: KubeDeployment): { newRS: KubeReplicaSet | undefined; old: KubeReplicaSet[] } {
     const all = [...this.store.replicaSetsOf(d)].sort(byCreation);
-    const wanted = templateWithoutHash(d.spec.template);
-    const newRS = all.find((rs) => templateWithoutHash(rs.spec.template) === wanted);
+    const at = `${d.metadata.uid}/${d.metadata.generation}`;
+    let wanted = this.deploymentTemplates.get(at);
+    if (wanted === undefined) {
+      wanted = templateWithoutHash(d.spec.template);
+      this.deploymentTemplates.set(at, wanted);
+    }
+    const newRS = all.find((rs) => {
+      const uid = rs.metadata.uid ?? '';
+      let text = this.replicaSetTemplates.get(uid);
+      if (text === undefined) {
+        text = templateWithoutHash(rs.spec.template);
+        this.replicaSetTemplates.set(uid, text);
+      }
+      return text === wanted;
+    });
     return { newRS, old: all.filter((rs) => rs !== newRS) };
   }
 
@@ -455,6 +486,11 @@ export class ClusterSimulation {
   /** rolloutRolling / rolloutRecreate: the ReplicaSets' sizes. */
   private syncDeploymentScale(d: KubeDeployment): void {
     if (d.spec.paused === true) return;
+    // The same objects as at the last sync: the same decision (nothing to scale).
+    const sim = this.deploymentSim(d.metadata.namespace!, d.metadata.name);
+    const seen = this.versions(d);
+    if (sim.scaledAt === seen) return;
+    sim.scaledAt = seen;
     const { newRS, old } = this.split(d);
     if (newRS === undefined) return;
     const replicas = desiredReplicas(d);
@@ -472,6 +508,7 @@ export class ClusterSimulation {
     const newSize = specReplicas(newRS);
     if (newSize > replicas) {
       this.scale(d, newRS, replicas);
+      return; // a scaling of the new ReplicaSet ends this sync, as in rolloutRolling
     } else if (newSize < replicas) {
       const current = [newRS, ...old].reduce((sum, rs) => sum + specReplicas(rs), 0);
       const maxTotal = replicas + strategy.maxSurge;
@@ -521,13 +558,17 @@ export class ClusterSimulation {
   }
 
   private podsOf(rs: KubeReplicaSet): KubePod[] {
-    return [...this.pods.values()]
-      .filter(
-        (p) =>
-          p.metadata.namespace === rs.metadata.namespace &&
-          p.metadata.ownerReferences.some((o) => o.controller && o.uid === rs.metadata.uid),
-      )
+    const keys = this.podsByOwner.get(rs.metadata.uid ?? '');
+    if (keys === undefined) return [];
+    return [...keys]
+      .map((k) => this.pods.get(k)!)
       .sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1));
+  }
+
+  private unindex(pod: KubePod): void {
+    for (const owner of pod.metadata.ownerReferences) {
+      this.podsByOwner.get(owner.uid)?.delete(podKey(pod));
+    }
   }
 
   /** The ReplicaSet controller: as many pods as spec.replicas. */
@@ -536,11 +577,18 @@ export class ClusterSimulation {
     const want = specReplicas(rs);
     for (let i = pods.length; i < want; i += 1) this.createPod(rs, deployment, true);
     if (pods.length > want) {
-      // getPodsToDelete: not ready before ready, then the most recently created first.
+      // getPodsToDelete (ActivePods ranking): Pending before Running, not Ready before Ready,
+      // more restarts before fewer, then the most recently created first.
+      const restarts = (p: KubePod): number =>
+        p.status.containerStatuses.reduce((sum, c) => sum + c.restartCount, 0);
       const ranked = [...pods].sort((a, b) => {
+        const pa = a.status.phase === 'Pending' ? 0 : 1;
+        const pb = b.status.phase === 'Pending' ? 0 : 1;
+        if (pa !== pb) return pa - pb;
         const ra = isPodReady(a) ? 1 : 0;
         const rb = isPodReady(b) ? 1 : 0;
         if (ra !== rb) return ra - rb;
+        if (restarts(a) !== restarts(b)) return restarts(b) - restarts(a);
         const sa = this.podSims.get(podKey(a))!.createdAt;
         const sb = this.podSims.get(podKey(b))!.createdAt;
         return sb - sa;
@@ -604,11 +652,37 @@ export class ClusterSimulation {
         conditions: [],
         hostIP: HOST_IP,
         startTime: now,
+        ...(template.spec.initContainers === undefined
+          ? {}
+          : {
+              initContainerStatuses: template.spec.initContainers.map((c, i) => ({
+                name: c.name,
+                state: {
+                  terminated: {
+                    exitCode: 0,
+                    reason: 'Completed',
+                    startedAt: now,
+                    finishedAt: now,
+                    containerID: `containerd://${sha256(`${uid}/init/${i}`)}`,
+                  },
+                },
+                lastState: {},
+                ready: true,
+                restartCount: 0,
+                image: c.image ?? '',
+                imageID: imageIdOf(c.image ?? ''),
+                containerID: `containerd://${sha256(`${uid}/init/${i}`)}`,
+                started: false,
+              })),
+            }),
         containerStatuses: [],
-        qosClass: 'BestEffort',
+        qosClass: qosClassOf(template.spec),
       },
     };
     this.pods.set(podKey(pod), pod);
+    const owner = rs.metadata.uid!;
+    if (!this.podsByOwner.has(owner)) this.podsByOwner.set(owner, new Set());
+    this.podsByOwner.get(owner)!.add(podKey(pod));
     this.podSims.set(podKey(pod), {
       createdAt: this.seconds,
       deployment,
@@ -630,6 +704,7 @@ export class ClusterSimulation {
   }
 
   private deletePod(pod: KubePod, rs: KubeReplicaSet, withEvent: boolean): void {
+    this.unindex(pod);
     this.pods.delete(podKey(pod));
     this.podSims.delete(podKey(pod));
     if (withEvent) {
@@ -637,6 +712,15 @@ export class ClusterSimulation {
         component: 'replicaset-controller',
         message: `Deleted pod: ${pod.metadata.name}`,
       });
+      for (const status of pod.status.containerStatuses) {
+        if (status.state.running === undefined) continue;
+        this.record(pod, 'Normal', 'Killing', {
+          component: 'kubelet',
+          host: NODE,
+          message: `Stopping container ${status.name}`,
+          fieldPath: `spec.containers{${status.name}}`,
+        });
+      }
     }
   }
 
@@ -656,8 +740,19 @@ export class ClusterSimulation {
     const k = podKey(pod);
     const sim = this.podSims.get(k);
     if (sim === undefined) return;
+    const prepared = pod.spec.containers.map((container) => ({
+      container,
+      ...this.prepare(pod, sim, container),
+    }));
+    const signature = prepared
+      .map((p) => `${p.container.name}=${p.c.fateKey}|${stageOf(p.fate, p.age, p.c.forced)}`)
+      .join(';');
+    if (signature === sim.signature) return;
+    sim.signature = signature;
     const before = JSON.stringify(pod.status);
-    const statuses = pod.spec.containers.map((c) => this.containerStatus(pod, sim, c));
+    const statuses = prepared.map((p) =>
+      this.containerStatus(pod, p.container, p.c, p.fate, p.age),
+    );
     statuses.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     const started = statuses.some(
       (s) =>
@@ -708,30 +803,42 @@ export class ClusterSimulation {
     }
   }
 
-  private containerStatus(
+  /** A container's fate now, and its age in it (a new fate starts over). */
+  private prepare(
     pod: KubePod,
     sim: PodSim,
     container: { name: string; image?: string },
-  ): KubeContainerStatus {
-    const image = container.image ?? '';
+  ): { c: ContainerSim; fate: PodFate; age: number } {
     const fate = this.fateOf(pod.metadata.namespace, sim.deployment, container.image);
-    const fk = JSON.stringify(fate);
+    let fk = fateKeys.get(fate);
+    if (fk === undefined) {
+      fk = JSON.stringify(fate);
+      fateKeys.set(fate, fk);
+    }
     let c = sim.containers.get(container.name);
     if (c === undefined) {
-      c = { fateKey: fk, since: sim.createdAt, forced: false, runs: 0, recorded: new Set() };
+      c = { fateKey: fk, since: sim.createdAt, forced: false, recorded: new Set() };
       sim.containers.set(container.name, c);
     } else if (c.fateKey !== fk && !c.forced) {
       c.fateKey = fk;
       c.since = this.seconds;
       c.recorded = new Set();
     }
-    const age = this.seconds - c.since;
+    return { c, fate, age: this.seconds - c.since };
+  }
+
+  private containerStatus(
+    pod: KubePod,
+    container: { name: string; image?: string },
+    c: ContainerSim,
+    fate: PodFate,
+    age: number,
+  ): KubeContainerStatus {
+    const image = container.image ?? '';
     const at = (second: number): string => timestamp(this.startMs + second * 1000);
     const containerID = (run: number): string =>
       `containerd://${sha256(`${pod.metadata.uid}/${container.name}/${run}`)}`;
-    const imageID = image.includes('@')
-      ? `${image.replace(/:[^:/@]+@/, '@')}`
-      : `${image.replace(/:[^:/]+$/, '')}@sha256:${sha256(image)}`;
+    const imageID = imageIdOf(image);
     const base = { name: container.name, image, lastState: {} as KubeContainerState };
     const fieldPath = `spec.containers{${container.name}}`;
     const once = (key: string, f: () => void): void => {
@@ -787,7 +894,8 @@ export class ClusterSimulation {
       case 'config-error': {
         if (age < 1) return creating();
         const message =
-          fate.message ?? defaultConfigErrorMessage(fate.reason, image, sim.deployment);
+          fate.message ??
+          defaultConfigErrorMessage(fate.reason, image, this.podSims.get(podKey(pod))!.deployment);
         once('error', () => {
           if (fate.reason === 'InvalidImageName') kubelet('Warning', 'InspectFailed', message);
           kubelet(
@@ -831,7 +939,11 @@ export class ClusterSimulation {
           state: {
             waiting: pulling
               ? { reason: 'ErrImagePull', message }
-              : { reason: 'ImagePullBackOff', message: `Back-off pulling image "${image}"` },
+              : {
+                  reason: 'ImagePullBackOff',
+                  // Kubernetes 1.32+ (kubernetes/kubernetes#127918): the last pull error follows.
+                  message: `Back-off pulling image "${image}": ErrImagePull: ${message}`,
+                },
           },
           ready: false,
           restartCount: 0,
@@ -907,25 +1019,60 @@ export class ClusterSimulation {
   /** ReplicaSet status from its pods (replicas, ready, available after minReadySeconds). */
   private syncReplicaSetStatus(rs: KubeReplicaSet, d: KubeDeployment): void {
     const pods = this.podsOf(rs);
+    if (
+      pods.length === 0 &&
+      rs.status?.replicas === 0 &&
+      rs.status.readyReplicas === undefined &&
+      rs.status.observedGeneration === (rs.metadata.generation ?? 1)
+    ) {
+      return; // scaled to zero and said so
+    }
     const minReady = count(d.spec.minReadySeconds);
     const ready = pods.filter(isPodReady).length;
     const available = pods.filter((p) => {
       const since = this.podSims.get(podKey(p))?.readySince;
       return since !== undefined && this.seconds - since >= minReady;
     }).length;
-    const next = clone(rs);
-    next.status = {
+    const status = {
       replicas: pods.length,
       ...(pods.length > 0 ? { fullyLabeledReplicas: pods.length } : {}),
       ...(ready > 0 ? { readyReplicas: ready } : {}),
       ...(available > 0 ? { availableReplicas: available } : {}),
       observedGeneration: rs.metadata.generation ?? 1,
     };
+    if (JSON.stringify(status) === JSON.stringify(rs.status)) return;
+    const next = clone(rs);
+    next.status = status;
     this.store.writeReplicaSet(next, rs);
+  }
+
+  /** The resourceVersions of a Deployment and its ReplicaSets: what its syncs read. */
+  private versions(d: KubeDeployment): string {
+    return [d, ...this.store.replicaSetsOf(d)].map((o) => o.metadata.resourceVersion).join(',');
   }
 
   /** calculateStatus + syncRolloutStatus (+ checkPausedConditions). */
   private syncDeploymentStatus(d: KubeDeployment): void {
+    // The same objects as at the last sync give the same status, but for the clock: the
+    // progress deadline of a Progressing condition that can still time out.
+    const memo = this.deploymentSim(d.metadata.namespace!, d.metadata.name);
+    const seen = this.versions(d);
+    if (memo.statusAt === seen) {
+      const cond = d.status?.conditions?.find((c) => c.type === PROGRESSING);
+      const timed =
+        cond !== undefined &&
+        !['NewReplicaSetAvailable', 'ProgressDeadlineExceeded', 'DeploymentPaused'].includes(
+          cond.reason ?? '',
+        );
+      const limit =
+        (d.spec.progressDeadlineSeconds as number | undefined) ?? DEFAULT_PROGRESS_DEADLINE;
+      if (
+        !timed ||
+        d.spec.paused === true ||
+        Date.parse(cond.lastUpdateTime as string) + limit * 1000 >= this.nowMs()
+      )
+        return;
+    }
     const namespace = d.metadata.namespace!;
     const name = d.metadata.name;
     const { newRS, old } = this.split(d);
@@ -1098,9 +1245,13 @@ export class ClusterSimulation {
     }
     if (conditions.length > 0) status.conditions = conditions;
     if (d.status?.collisionCount !== undefined) status.collisionCount = d.status.collisionCount;
-    const next = clone(d);
-    next.status = status;
-    this.store.writeDeployment(next, d);
+    if (JSON.stringify(status) !== JSON.stringify(d.status)) {
+      const next = clone(d);
+      next.status = status;
+      this.store.writeDeployment(next, d);
+    }
+    const written = this.store.deployments().find((x) => x.metadata.uid === d.metadata.uid);
+    if (written !== undefined) memo.statusAt = this.versions(written);
   }
 
   // ---- events ----
@@ -1171,6 +1322,59 @@ export class ClusterSimulation {
       reportingInstance: what.host ?? '',
     });
   }
+}
+
+/** The runtime's image id: the repository at the digest (one made up for a tag). */
+function imageIdOf(image: string): string {
+  return image.includes('@')
+    ? image.replace(/:[^:/@]+@/, '@')
+    : `${image.replace(/:[^:/]+$/, '')}@sha256:${sha256(image)}`;
+}
+
+/** The pod's QoS class from its containers' requests and limits (v1 qos.GetPodQOS, cpu and memory). */
+function qosClassOf(spec: {
+  containers: { [field: string]: unknown }[];
+  initContainers?: { [field: string]: unknown }[];
+}): 'BestEffort' | 'Burstable' | 'Guaranteed' {
+  type Resources = { requests?: Record<string, unknown>; limits?: Record<string, unknown> };
+  const all = [...(spec.initContainers ?? []), ...spec.containers].map(
+    (c) => (c.resources ?? {}) as Resources,
+  );
+  const any = all.some(
+    (r) => Object.keys(r.requests ?? {}).length > 0 || Object.keys(r.limits ?? {}).length > 0,
+  );
+  if (!any) return 'BestEffort';
+  const guaranteed = all.every((r) =>
+    ['cpu', 'memory'].every(
+      (k) =>
+        r.limits?.[k] !== undefined &&
+        (r.requests?.[k] === undefined ||
+          JSON.stringify(r.requests[k]) === JSON.stringify(r.limits[k])),
+    ),
+  );
+  return guaranteed ? 'Guaranteed' : 'Burstable';
+}
+
+/** A fate's text, computed once per fate object. */
+const fateKeys = new WeakMap<PodFate, string>();
+
+/** What a container's status depends on besides its fate: equal stages, equal statuses. */
+function stageOf(fate: PodFate, age: number, forced: boolean): string {
+  if (forced) return 'forced';
+  if (fate.kind === 'ready') {
+    if (age < Math.min(fate.afterTicks, 1)) return 'creating';
+    return age >= fate.afterTicks ? 'ready' : 'running';
+  }
+  if (age < 1) return 'creating';
+  if (fate.kind === 'image-pull-failure') {
+    const attempts = attemptTimes(IMAGE_BACKOFF_INITIAL, IMAGE_BACKOFF_INITIAL * 2, age - 1);
+    return `${attempts.length}:${attempts.at(-1) === age - 1}`;
+  }
+  if (fate.kind === 'crash-loop') {
+    const runs = attemptTimes(1, CRASH_BACKOFF_INITIAL, age - 1);
+    return `${runs.length}:${runs.at(-1) === age - 1}`;
+  }
+  return 'on';
 }
 
 const podKey = (pod: KubePod): string => `${pod.metadata.namespace}/${pod.metadata.name}`;
