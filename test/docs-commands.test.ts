@@ -544,6 +544,15 @@ function runBlock(
   cwd: string,
   extra: Record<string, string> = {},
 ): Promise<{ status: number; output: string }> {
+  // The scratch checkout links node_modules: `npm ci` there would empty the real one (and the
+  // test would run the suite inside itself). Such a block must be marked `sh self`; never run it.
+  const reinstall = /(^|[\s;&|(])npm\s+(ci|install|i|test|t|run\s+test)\b/m.exec(text);
+  if (reinstall !== null) {
+    return Promise.resolve({
+      status: 1,
+      output: `refused to run "${reinstall[0].trim()}": mark the block \`sh self\` (docs/testing.md)`,
+    });
+  }
   const env: NodeJS.ProcessEnv = { ...process.env, HOME: path.join(cwd, '.home') };
   for (const key of [
     'AWS_PROFILE',
