@@ -200,3 +200,41 @@ export function newestFor(
     ? fromRelease
     : branchResult;
 }
+
+/**
+ * A Deployment stuck above every real build: its build-number annotation is higher than any build
+ * the registry knows of the service, and the image it runs does not carry that number in its own
+ * sortable tags. Every later build then plans `older-build` and is skipped, silently, until
+ * someone deploys by hand (a forged event, or an annotation edited by hand, can leave it there).
+ * Undefined when nothing says so; an image whose tags hold no build number (a release built from
+ * a tag push) is given the benefit of the doubt.
+ */
+export interface OlderBuildLock {
+  /** The build number the Deployment's annotation claims. */
+  readonly running: number;
+  /** The highest build number among the service's images in the registry. */
+  readonly highestKnown: number;
+}
+
+export function olderBuildLock(
+  running: { readonly buildNumber?: number | undefined; readonly digest?: string | undefined },
+  images: readonly ImageRecord[],
+  releaseTagPattern: string,
+): OlderBuildLock | undefined {
+  const claimed = running.buildNumber;
+  if (claimed === undefined) return undefined;
+  let highestKnown: number | undefined;
+  let own: BuildFacts | undefined;
+  for (const image of images) {
+    const facts = buildFacts(image, releaseTagPattern);
+    for (const build of facts.builds) {
+      if (highestKnown === undefined || build.number > highestKnown) highestKnown = build.number;
+    }
+    if (running.digest !== undefined && image.digest === running.digest) own = facts;
+  }
+  if (highestKnown === undefined || claimed <= highestKnown) return undefined;
+  // The running image's own tags name its build: a claim they contradict is the lock.
+  if (own !== undefined && own.builds.length === 0) return undefined;
+  if (own !== undefined && own.builds.some((b) => b.number === claimed)) return undefined;
+  return { running: claimed, highestKnown };
+}

@@ -14,7 +14,13 @@ import {
 import { rejectedDigests, runningImage } from '../../core/plan';
 import { readVerification } from '../../core/verify';
 import type { Deployment, RunningImage } from '../../core/types';
-import { buildFacts, newestFor, type NewestImage } from '../builds';
+import {
+  buildFacts,
+  newestFor,
+  olderBuildLock,
+  type NewestImage,
+  type OlderBuildLock,
+} from '../builds';
 import type { ShipContext } from '../context';
 import type { ImageRecord } from '../images';
 import { EXIT, formatJson } from '../output';
@@ -40,6 +46,11 @@ export interface TargetStatus {
   readonly verification?: VerificationRecord | undefined;
   /** Digests that failed verification there, newest first (annotation `rejected`). */
   readonly rejected?: readonly RejectedDigest[];
+  /**
+   * The Deployment claims a build above every build in the registry: every real build after it
+   * is skipped as older-build until someone deploys by hand.
+   */
+  readonly olderBuildLock?: OlderBuildLock | undefined;
 }
 
 export async function statusCommand(ctx: ShipContext): Promise<number> {
@@ -135,6 +146,10 @@ export async function statusCommand(ctx: ShipContext): Promise<number> {
           drift: newest !== undefined && running?.digest !== newest.image.digest,
           verification: readVerification(live!),
           rejected: rejectedDigests(live!),
+          olderBuildLock:
+            running === undefined || serviceImages === undefined
+              ? undefined
+              : olderBuildLock(running, serviceImages, pattern),
         });
       }
     }
@@ -183,6 +198,7 @@ function statusJson(row: TargetStatus, pattern: string, now: Date): unknown {
         ? null
         : { ...row.verification, label: verificationText(row, now) },
     rejected: row.rejected ?? [],
+    olderBuildLock: row.olderBuildLock ?? null,
   };
 }
 
@@ -234,6 +250,15 @@ export function verificationLines(rows: readonly TargetStatus[]): string[] {
       );
     }
   }
+  for (const row of rows) {
+    const lock = row.olderBuildLock;
+    if (lock === undefined) continue;
+    lines.push(
+      `${row.environment.name}/${row.service.service}: runs build #${lock.running}, above every build in the registry ` +
+        `(the highest is #${lock.highestKnown}): automatic deploys skip every build up to #${lock.running} as older-build. ` +
+        `Deploy the newest build by hand to clear it: ship deploy ${row.service.service} <tag> --env ${row.environment.name} --allow-older\n`,
+    );
+  }
   if (lines.length > 0 && rows.some((r) => (r.rejected ?? []).length > 0)) {
     lines.push(
       'A rejected digest is never deployed again automatically; `ship deploy <service> <tag>` deploys it by hand and takes it off the list.\n',
@@ -273,6 +298,11 @@ export function statusTable(rows: readonly TargetStatus[], pattern: string, now:
       }
       const running = row.running;
       const notes = [
+        ...(row.olderBuildLock === undefined
+          ? []
+          : [
+              `STUCK above every build (#${row.olderBuildLock.running} > #${row.olderBuildLock.highestKnown})`,
+            ]),
         ...(row.paused ? ['paused'] : []),
         ...(row.drift && row.newest !== undefined ? [`drift: newest is ${row.newest.tag}`] : []),
         ...(running?.digest === undefined ? ['not pinned by digest'] : []),

@@ -4,6 +4,7 @@ import {
   desiredFromImage,
   newestFor,
   NotDeployableError,
+  olderBuildLock,
   orderTags,
 } from '../../cli/builds';
 import type { ImageRecord } from '../../cli/images';
@@ -211,5 +212,42 @@ describe('newestFor: the newest image built for an environment', () => {
 
   test('Given nothing built for the environment, when asked, then undefined', () => {
     expect(newestFor(environment({ branches: ['prod'] }), [older, newer], 'v*')).toBeUndefined();
+  });
+});
+
+describe('olderBuildLock: a Deployment stuck above every real build', () => {
+  const registry = [
+    image(['6e0de7938dda', 'main-6e0de79-41'], { digest: digest('a') }),
+    image(['9f8e7d6c5b4a', 'main-9f8e7d6-42'], { digest: digest('b') }),
+    image(['1111111111aa', 'v1.2.0'], { digest: digest('c') }),
+  ];
+
+  test.each<[string, { buildNumber?: number; digest?: string }, object | undefined]>([
+    ['runs the newest build', { buildNumber: 42, digest: digest('b') }, undefined],
+    ['runs an older build', { buildNumber: 41, digest: digest('a') }, undefined],
+    [
+      'claims build 999999999999 on an old image (a forged event)',
+      { buildNumber: 999999999999, digest: digest('a') },
+      { running: 999999999999, highestKnown: 42 },
+    ],
+    [
+      'claims a build above all on an image the registry does not hold',
+      { buildNumber: 500, digest: digest('f') },
+      { running: 500, highestKnown: 42 },
+    ],
+    [
+      'runs a release built from a tag push (no build number in its tags): given the benefit of the doubt',
+      { buildNumber: 43, digest: digest('c') },
+      undefined,
+    ],
+    ['claims no build number', { digest: digest('a') }, undefined],
+  ])('Given a Deployment that %s, then %j', (_name, running, expected) => {
+    expect(olderBuildLock(running, registry, 'v*')).toEqual(expected);
+  });
+
+  test('Given a registry with no sortable tags at all, then nothing is said', () => {
+    expect(
+      olderBuildLock({ buildNumber: 7, digest: digest('c') }, [registry[2]!], 'v*'),
+    ).toBeUndefined();
   });
 });

@@ -224,6 +224,22 @@ describe('verification in ship status', () => {
     expect(statusTable(rows, 'v*', NOW)).toMatch(/rolled back +- +2 rejected digests\n/);
   });
 
+  test('Given a Deployment stuck above every build, then the note and the way out under the table', () => {
+    const stuck = row({
+      service: service('hasher'),
+      running,
+      olderBuildLock: { running: 999999999999, highestKnown: 42 },
+    });
+    expect(verificationLines([stuck]).join('')).toBe(
+      '\nmain/hasher: runs build #999999999999, above every build in the registry (the highest is #42): ' +
+        'automatic deploys skip every build up to #999999999999 as older-build. Deploy the newest build by hand ' +
+        'to clear it: ship deploy hasher <tag> --env main --allow-older\n',
+    );
+    expect(statusTable([stuck], 'v*', NOW)).toMatch(
+      /STUCK above every build \(#999999999999 > #42\)/,
+    );
+  });
+
   test('Given no records, then nothing under the table', () => {
     expect(verificationLines([row({ service: service('hasher'), running })])).toEqual([]);
   });
