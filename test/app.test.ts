@@ -201,8 +201,16 @@ describe('configuration warnings', () => {
 
     expect(warnings.map((w) => w.key)).toEqual(['sourceOwner']);
     for (const stack of [stacks.registry, stacks.builds, stacks.deployer]) {
-      expect(Annotations.fromStack(stack).findWarning('*', Match.anyValue())).toEqual([]);
+      expect(
+        Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('sourceOwner')),
+      ).toEqual([]);
     }
+    // The one warning a stack carries: the deployer's Role must be applied on an existing cluster.
+    expect(
+      Annotations.fromStack(stacks.deployer)
+        .findWarning('*', Match.anyValue())
+        .map((w) => String(w.entry.data)),
+    ).toEqual([expect.stringContaining('apply k8s/rbac/deployer')]);
   });
 
   test('stack names follow stackNamePrefix', () => {

@@ -413,14 +413,10 @@ async function shipProblems(args: readonly string[], shown: string): Promise<str
     : [`${shown}: ship ${args[0]} takes ${allowed.length} arguments (${usage.trim()})`];
 }
 
-/** The Debian packages .ci/run installs. */
+/** The Debian packages the project's own set-up (`npm test`'s pretest) installs when missing. */
 function ciPackages(): string[] {
-  const ci = readFileSync(path.join(REPO_ROOT, '.ci', 'run'), 'utf8');
-  const list = /^packages=\(([^)]*)\)/m.exec(ci)?.[1]?.trim().split(/\s+/) ?? [];
-  const more = [...ci.matchAll(/apt-get install -y -q --no-install-recommends (\S+)/g)].map(
-    (m) => m[1]!,
-  );
-  return [...list, ...more].sort();
+  const setup = readFileSync(path.join(REPO_ROOT, 'scripts', 'ensure-test-tools.sh'), 'utf8');
+  return [...setup.matchAll(/^ {2}'[^|']+\|([^|']+)\|/gm)].map((m) => m[1]!).sort();
 }
 
 const blocks = markdownFiles().flatMap((file) =>
@@ -590,7 +586,9 @@ afterAll(async () => {
 test.concurrent.each(runnable.map((b) => [name(b), b] as const))(
   '%s exits 0',
   async (_n, block) => {
-    scratch ??= scratchCheckout();
+    // A checkout of its own: blocks run at once, and two `cdk synth` in one folder would share
+    // (and race on) its cdk.out.
+    const own = scratchCheckout();
     let text = block.text;
     const env: Record<string, string> = {};
     if (block.marks.includes('registry')) {
@@ -599,7 +597,9 @@ test.concurrent.each(runnable.map((b) => [name(b), b] as const))(
       text = text.split(FORWARDED_REGISTRY).join((await registry).host);
       env.SHIP_REGISTRY_PASSWORD = REGISTRY_USER.password;
     }
-    const result = await runBlock(text, scratch, env);
+    const result = await runBlock(text, own, env).finally(() =>
+      rmSync(own, { recursive: true, force: true }),
+    );
     if (result.status !== 0) {
       throw new Error(`${name(block)} exited ${result.status}:\n${result.output}`);
     }

@@ -51,9 +51,18 @@ describe.each(CONFIGURATIONS)('service→resource edges, %s', (_name, context) =
       c.request.principal.service === 'cloudwatch.amazonaws.com',
   );
 
-  test('each of the four deployer alarms is checked: publish, and the key for it', () => {
+  test('each of the deployer alarms is checked: publish, and the key for it', () => {
     const actions = alarmChecks.map((c) => `${c.edge.split(' ')[0]} ${c.request.action}`);
-    for (const alarm of ['Errors', 'FailedDeploys', 'UndeliveredEvents', 'FailedInvocations']) {
+    for (const alarm of [
+      'Errors',
+      'FailedDeploys',
+      'UnconfirmedBuilds',
+      'NotificationFailures',
+      'ExecutionsFailed',
+      'ExecutionsTimedOut',
+      'UndeliveredEvents',
+      'FailedInvocations',
+    ]) {
       for (const action of ['sns:Publish', 'kms:GenerateDataKey', 'kms:Decrypt']) {
         expect(actions).toContainEqual(
           expect.stringMatching(new RegExp(`Deployer${alarm}Alarm\\w* ${action}$`)),
@@ -99,10 +108,13 @@ describe('the edge checks can fail', () => {
       },
     }));
 
+  // The rule starts the state machine through a role (no Lambda permission any more); the state
+  // machine invokes the functions through its role: without the IAM policies those are denied.
   test.each([
-    ['AWS::Lambda::Permission', 'lambda:InvokeFunction'],
     ['AWS::SQS::QueuePolicy', 'sqs:SendMessage'],
     ['AWS::IAM::Policy', 'sqs:SendMessage'],
+    ['AWS::IAM::Policy', 'states:StartExecution'],
+    ['AWS::IAM::Policy', 'lambda:InvokeFunction'],
   ])('without any %s, a %s edge is denied', (type, action) => {
     const decisions = serviceEdges(without(type))
       .filter((c) => c.request.action === action)

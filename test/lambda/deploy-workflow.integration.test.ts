@@ -25,6 +25,7 @@ import {
   event,
   infoOf,
   setVariables,
+  variablesOf,
   type Json,
 } from '../fixtures/events/fixtures';
 import { newApp } from '../support/app';
@@ -32,11 +33,15 @@ import { startEksStub, type EksStub } from '../support/eks-stub';
 import { startKubeApiServer, type KubeApiServer } from '../support/kube-apiserver';
 import type { PodFate } from '../support/kube-controller';
 import {
+  createCodeBuildProject,
   createTopicWithQueue,
   putEcrImage,
+  startCodeBuild,
   startMoto,
+  startRecordingProxy,
   useEnv,
   MOTO_ACCOUNT,
+  type RecordingProxy,
   type RunningMoto,
   type TopicWithQueue,
 } from '../support/moto';
@@ -93,14 +98,18 @@ let eks: EksStub;
 let restoreEnv: () => void;
 let topic: TopicWithQueue;
 let registry: string;
+/** In front of moto's CodeBuild: the Deploy step confirms every build with BatchGetBuilds. */
+let codebuildProxy: RecordingProxy;
 
 beforeAll(async () => {
   moto = await startMoto();
   kube = await startKubeApiServer({ clusterName: CLUSTER, credentials: CREDENTIALS });
   eks = await startEksStub({ clusters: { [CLUSTER]: { endpoint: kube.url, caPem: kube.caPem } } });
   registry = `${MOTO_ACCOUNT}.dkr.ecr.${moto.region}.amazonaws.com`;
+  codebuildProxy = await startRecordingProxy(moto.codebuildUrl);
   restoreEnv = useEnv({
     ...moto.env,
+    AWS_ENDPOINT_URL_CODEBUILD: codebuildProxy.url,
     AWS_ACCESS_KEY_ID: CREDENTIALS.accessKeyId,
     AWS_SECRET_ACCESS_KEY: CREDENTIALS.secretAccessKey,
     AWS_ENDPOINT_URL_ECR: moto.url,
@@ -112,6 +121,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   restoreEnv?.();
+  await codebuildProxy?.stop();
   await eks?.stop();
   await kube?.stop();
   await moto?.stop();
@@ -122,6 +132,8 @@ let namespaceOfTest = NAMESPACE;
 
 beforeEach(async () => {
   await moto.reset();
+  codebuildProxy.resetBuilds();
+  await createCodeBuildProject(moto, PROJECT);
   topic = await createTopicWithQueue(moto, 'deployer');
   kube.beforePatch = undefined;
   kube.putDeployment(DEPLOYMENT, { namespace: NAMESPACE });
@@ -205,8 +217,9 @@ async function hasherBuild(number: number): Promise<Build> {
   const tags = [tag, `main-${commit.slice(0, 7)}-${number}`];
   const { digest } = await putEcrImage(moto, { repository: REPOSITORY, tags });
   const json = event();
-  const buildId = `${PROJECT}:0000${number}-c340-456a-9166-edf953571bEX`;
-  const buildArn = `arn:aws:codebuild:${moto.region}:${MOTO_ACCOUNT}:build/${buildId}`;
+  // A build moto's CodeBuild ran, recorded as our buildspec's run leaves it (see moto.ts).
+  const started = await startCodeBuild(moto, PROJECT, commit);
+  const buildArn = started.arn;
   json.resources = [buildArn];
   json.region = moto.region;
   // The build ended a minute before the cluster's now: TimeToReady counts from it.
@@ -221,6 +234,13 @@ async function hasherBuild(number: number): Promise<Build> {
     IMAGE_DIGEST: digest,
     GIT_COMMIT: commit,
     GIT_REF: 'refs/heads/main',
+  });
+  codebuildProxy.recordBuild(started.id, {
+    buildNumber: number,
+    exportedEnvironmentVariables: Object.entries(variablesOf(json)).map(([name, value]) => ({
+      name,
+      value,
+    })),
   });
   return {
     number,

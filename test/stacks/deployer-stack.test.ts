@@ -67,18 +67,19 @@ describe('the Deployer stack', () => {
     ).toEqual(repositories);
   });
 
-  test('the default environment: an access entry on cluster dockercoins mapping the role to the deployer group, no access policy', () => {
+  test('the default environment: an access entry on cluster dockercoins for each role (deploy, verify) mapping it to the deployer group, no access policy', () => {
     const entries = Object.values(template.findResources('AWS::EKS::AccessEntry')).map(
       (e) => (e as { Properties: Record<string, unknown> }).Properties,
     );
-    expect(entries).toEqual([
-      {
+    const { deployer } = stacks.deployer;
+    expect(entries).toEqual(
+      [deployer.role, deployer.verifyRole].map((role) => ({
         ClusterName: 'dockercoins',
-        PrincipalArn: { 'Fn::GetAtt': [id(stacks.deployer, stacks.deployer.deployer.role), 'Arn'] },
+        PrincipalArn: { 'Fn::GetAtt': [id(stacks.deployer, role), 'Arn'] },
         Type: 'STANDARD',
         KubernetesGroups: ['dockercoins-deployer'],
-      },
-    ]);
+      })),
+    );
   });
 
   test('outputs: the function, the state machine, the dashboard, the topic and both dead-letter queues', () => {
