@@ -209,7 +209,7 @@ describe('configuration warnings', () => {
     expect(
       Annotations.fromStack(stacks.deployer)
         .findWarning('*', Match.anyValue())
-        .map((w) => String(w.entry.data)),
+        .map((w) => JSON.stringify(w.entry.data)),
     ).toEqual([expect.stringContaining('apply k8s/rbac/deployer')]);
   });
 
