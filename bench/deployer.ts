@@ -18,7 +18,12 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
 import * as esbuild from 'esbuild';
 import { parse as parseYaml } from 'yaml';
-import { DEPLOYER_BUNDLING, DEPLOYER_ENTRY } from '../lib/constructs/deployer';
+import {
+  DEFAULT_CREDENTIAL_CHAIN,
+  DEPLOYER_BUNDLING,
+  DEPLOYER_ENTRY,
+  LAMBDA_CREDENTIALS_ENTRY,
+} from '../lib/constructs/deployer';
 import { DEPLOYER_METRICS, formatDeployerEnvironment } from '../lib/deployer-contract';
 import { eksToken } from '../core/aws/eks-token';
 import { makeHandler, type DeployerDeps, type DeployerResult } from '../lambda/deployer/handler';
@@ -66,6 +71,7 @@ export const DEPLOYER_BUNDLE_OPTIONS: esbuild.BuildOptions = {
   sourcemap: DEPLOYER_BUNDLING.sourceMap,
   sourcesContent: DEPLOYER_BUNDLING.sourcesContent,
   mainFields: [...DEPLOYER_BUNDLING.mainFields],
+  alias: { [DEFAULT_CREDENTIAL_CHAIN]: LAMBDA_CREDENTIALS_ENTRY },
 };
 
 /** The naive bundle: esbuild's defaults besides what any Lambda bundle needs. */

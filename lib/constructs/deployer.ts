@@ -181,6 +181,11 @@ const ARN_CHARS_BESIDES_NAME = '"arn:aws-us-gov:codebuild:ap-southeast-2:1234567
   .length;
 
 /** How the deployer is bundled: esbuild, locally. `npm run bench` measures this very bundle. */
+/** The SDK's default credential chain, which the functions' bundles replace. */
+export const DEFAULT_CREDENTIAL_CHAIN = '@aws-sdk/credential-provider-node';
+/** What replaces it in the bundles: the environment's credentials only. */
+export const LAMBDA_CREDENTIALS_ENTRY = path.join(REPO_ROOT, 'lambda', 'env-credentials.ts');
+
 export const DEPLOYER_BUNDLING = {
   minify: true,
   sourceMap: true,
@@ -196,6 +201,9 @@ export const DEPLOYER_BUNDLING = {
   // The SDK clients in the bundle are the versions in package-lock.json, tested here and
   // tree-shaken, rather than whatever the runtime ships that day.
   bundleAwsSDK: true,
+  // A Lambda's credentials are in its environment: the default chain's other providers (SSO,
+  // STS, ini, IMDS and the clients they carry) would be dead weight (lambda/env-credentials.ts).
+  esbuildArgs: { [`--alias:${DEFAULT_CREDENTIAL_CHAIN}`]: LAMBDA_CREDENTIALS_ENTRY },
 } as const satisfies nodejs.BundlingOptions;
 
 /** The AWS managed access policy of the `edit-policy` access mode. */

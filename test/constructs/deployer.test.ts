@@ -856,6 +856,18 @@ describe('the bundle (esbuild, locally)', () => {
     const reporter = bundles.find((dir) => dir !== assetDir && dir !== verifier)!;
     expect(code(reporter)).toContain(SNS);
     for (const client of [ECR, CODEBUILD, EKS]) expect(code(reporter)).not.toContain(client);
+    // The credentials come from the environment (lambda/env-credentials.ts): none of the default
+    // chain's other providers, nor the STS and SSO clients they carry, is in any bundle.
+    for (const dir of bundles) {
+      for (const unused of [
+        'AWSSecurityTokenServiceV20110615',
+        'SWBPortalService',
+        'AssumeRoleWithWebIdentity',
+        'credential_process',
+      ]) {
+        expect(code(dir)).not.toContain(unused);
+      }
+    }
     const deployCode = code(assetDir);
     expect(existsSync(path.join(assetDir, 'index.js.map'))).toBe(true);
     expect(deployCode).toMatch(/sourceMappingURL=index\.js\.map/);
