@@ -18,12 +18,7 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
 import * as esbuild from 'esbuild';
 import { parse as parseYaml } from 'yaml';
-import {
-  DEFAULT_CREDENTIAL_CHAIN,
-  DEPLOYER_BUNDLING,
-  DEPLOYER_ENTRY,
-  LAMBDA_CREDENTIALS_ENTRY,
-} from '../lib/constructs/deployer';
+import { DEPLOYER_BUNDLING, DEPLOYER_ENTRY } from '../lib/constructs/deployer';
 import { DEPLOYER_METRICS, formatDeployerEnvironment } from '../lib/deployer-contract';
 import { eksToken } from '../core/aws/eks-token';
 import { makeHandler, type DeployerDeps, type DeployerResult } from '../lambda/deployer/handler';
@@ -58,20 +53,11 @@ import { median, type Timing } from './measure';
 import { REPO_ROOT } from './synth';
 import { formatCount, formatTable } from './table';
 
-/**
- * The esbuild options of the Deployer construct's NodejsFunction, from its own `bundling` (which
- * NodejsFunction hands to the esbuild CLI, with no externals since `bundleAwsSDK` is set).
- */
+/** The esbuild options the Deployer construct bundles its functions with (lib/constructs/lambda-bundle.ts). */
 export const DEPLOYER_BUNDLE_OPTIONS: esbuild.BuildOptions = {
-  bundle: true,
-  platform: 'node',
-  target: DEPLOYER_BUNDLING.target,
-  format: DEPLOYER_BUNDLING.format,
-  minify: DEPLOYER_BUNDLING.minify,
-  sourcemap: DEPLOYER_BUNDLING.sourceMap,
-  sourcesContent: DEPLOYER_BUNDLING.sourcesContent,
+  ...DEPLOYER_BUNDLING,
   mainFields: [...DEPLOYER_BUNDLING.mainFields],
-  alias: { [DEFAULT_CREDENTIAL_CHAIN]: LAMBDA_CREDENTIALS_ENTRY },
+  logLevel: 'silent',
 };
 
 /** The naive bundle: esbuild's defaults besides what any Lambda bundle needs. */

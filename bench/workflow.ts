@@ -43,6 +43,7 @@ import {
   event,
   infoOf,
   setVariables,
+  variablesOf,
   type Json,
 } from '../test/fixtures/events/fixtures';
 import { newApp } from '../test/support/app';
@@ -50,11 +51,15 @@ import { startEksStub } from '../test/support/eks-stub';
 import { startKubeApiServer } from '../test/support/kube-apiserver';
 import type { PodFate } from '../test/support/kube-controller';
 import {
+  createCodeBuildProject,
   createTopicWithQueue,
   putEcrImage,
+  startCodeBuild,
   startMoto,
+  startRecordingProxy,
   useEnv,
   MOTO_ACCOUNT,
+  type RecordingProxy,
 } from '../test/support/moto';
 import { runWorkflow, synthesizedDefinition, type RunResult } from '../test/support/workflow';
 import type { Verdict } from './checks';
@@ -107,8 +112,13 @@ export async function measureWorkflow(scratchRoot: string): Promise<WorkflowFigu
     clusters: { dockercoins: { endpoint: kube.url, caPem: kube.caPem } },
   });
   const registry = `${MOTO_ACCOUNT}.dkr.ecr.${moto.region}.amazonaws.com`;
+  // The Deploy step confirms every build with CodeBuild: moto runs the builds, the proxy adds
+  // what our buildspec's run records (test/support/moto.ts).
+  const codebuild = await startRecordingProxy(moto.codebuildUrl);
+  await createCodeBuildProject(moto, 'DockerCoins-hasher');
   const restore = useEnv({
     ...moto.env,
+    AWS_ENDPOINT_URL_CODEBUILD: codebuild.url,
     AWS_ACCESS_KEY_ID: credentials.accessKeyId,
     AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
     AWS_ENDPOINT_URL_ECR: moto.url,
@@ -175,7 +185,7 @@ export async function measureWorkflow(scratchRoot: string): Promise<WorkflowFigu
     let build = 1000;
     const run = async (fate?: PodFate): Promise<RunResult> => {
       build += 1;
-      const { json, image } = await buildEvent(moto, registry, build, kube.now());
+      const { json, image } = await buildEvent(moto, codebuild, registry, build, kube.now());
       if (fate !== undefined) kube.setFate(image, fate);
       runs += 1;
       return runWorkflow({
@@ -245,6 +255,7 @@ export async function measureWorkflow(scratchRoot: string): Promise<WorkflowFigu
     return { failures, verified: verified!, bundles };
   } finally {
     restore();
+    await codebuild.stop();
     await eks.stop();
     await kube.stop();
     await moto.stop();
@@ -275,6 +286,7 @@ function synthesize(): ReturnType<typeof synthesizedDefinition> {
 
 async function buildEvent(
   moto: Awaited<ReturnType<typeof startMoto>>,
+  codebuild: RecordingProxy,
   registry: string,
   number: number,
   now: Date,
@@ -283,7 +295,8 @@ async function buildEvent(
   const tag = commit.slice(0, 12);
   const { digest } = await putEcrImage(moto, { repository: 'dockercoins/hasher', tags: [tag] });
   const json = event();
-  const buildArn = `arn:aws:codebuild:${moto.region}:${MOTO_ACCOUNT}:build/DockerCoins-hasher:0000${number}-c340-456a-9166-edf953571bEX`;
+  const started = await startCodeBuild(moto, 'DockerCoins-hasher', commit);
+  const buildArn = started.arn;
   json.resources = [buildArn];
   json.region = moto.region;
   json.time = new Date(now.getTime() - 60_000).toISOString().replace(/\.\d+Z$/, 'Z');
@@ -297,6 +310,13 @@ async function buildEvent(
     IMAGE_DIGEST: digest,
     GIT_COMMIT: commit,
     GIT_REF: 'refs/heads/main',
+  });
+  codebuild.recordBuild(started.id, {
+    buildNumber: number,
+    exportedEnvironmentVariables: Object.entries(variablesOf(json)).map(([name, value]) => ({
+      name,
+      value,
+    })),
   });
   return { json, image: `${registry}/dockercoins/hasher:${tag}@${digest}` };
 }

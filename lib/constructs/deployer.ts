@@ -21,7 +21,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
-import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import { bundledCode } from './lambda-bundle';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
@@ -54,8 +54,6 @@ export const DEPLOYER_ENTRY = path.join(REPO_ROOT, 'lambda', 'deployer', 'handle
 export const VERIFIER_ENTRY = path.join(REPO_ROOT, 'lambda', 'verifier', 'handler.ts');
 /** The report function (the Report step); `handler` is its entry point. */
 export const REPORTER_ENTRY = path.join(REPO_ROOT, 'lambda', 'reporter', 'handler.ts');
-/** Pins the bundled dependencies (the AWS SDK clients, Powertools) to the versions tested. */
-const LOCK_FILE = path.join(REPO_ROOT, 'package-lock.json');
 
 /** A service the deployer deploys: the project that builds it and the repository it pushes to. */
 export interface DeployedService {
@@ -181,30 +179,11 @@ const ARN_CHARS_BESIDES_NAME = '"arn:aws-us-gov:codebuild:ap-southeast-2:1234567
   .length;
 
 /** How the deployer is bundled: esbuild, locally. `npm run bench` measures this very bundle. */
-/** The SDK's default credential chain, which the functions' bundles replace. */
-export const DEFAULT_CREDENTIAL_CHAIN = '@aws-sdk/credential-provider-node';
-/** What replaces it in the bundles: the environment's credentials only. */
-export const LAMBDA_CREDENTIALS_ENTRY = path.join(REPO_ROOT, 'lambda', 'env-credentials.ts');
-
-export const DEPLOYER_BUNDLING = {
-  minify: true,
-  sourceMap: true,
-  // Stack traces need only the mappings; the sources would double what Node parses at start.
-  sourcesContent: false,
-  target: 'node22',
-  format: nodejs.OutputFormat.CJS,
-  // The SDK's and Powertools' ES module builds tree-shake far better than their CommonJS
-  // ones: measured by `npm run bench`, a third less code to parse at cold start.
-  mainFields: ['module', 'main'],
-  // esbuild is a devDependency: never Docker.
-  forceDockerBundling: false,
-  // The SDK clients in the bundle are the versions in package-lock.json, tested here and
-  // tree-shaken, rather than whatever the runtime ships that day.
-  bundleAwsSDK: true,
-  // A Lambda's credentials are in its environment: the default chain's other providers (SSO,
-  // STS, ini, IMDS and the clients they carry) would be dead weight (lambda/env-credentials.ts).
-  esbuildArgs: { [`--alias:${DEFAULT_CREDENTIAL_CHAIN}`]: LAMBDA_CREDENTIALS_ENTRY },
-} as const satisfies nodejs.BundlingOptions;
+export {
+  DEFAULT_CREDENTIAL_CHAIN,
+  DEPLOYER_BUNDLING,
+  LAMBDA_CREDENTIALS_ENTRY,
+} from './lambda-bundle';
 
 /** The AWS managed access policy of the `edit-policy` access mode. */
 export const EDIT_POLICY_NAME = 'AmazonEKSEditPolicy';
@@ -246,7 +225,7 @@ const TASK_MARGIN = Duration.seconds(10);
  * namespaces.
  */
 export class Deployer extends Construct {
-  public readonly function: nodejs.NodejsFunction;
+  public readonly function: lambda.Function;
   /** The Lambda's role; its access entries name it. */
   public readonly role: iam.Role;
   /** Every deploy outcome, and the alarms. Encrypted with {@link topicKey}. */
@@ -275,9 +254,9 @@ export class Deployer extends Construct {
    */
   public readonly stateMachine: sfn.StateMachine;
   /** The Check and Rollback steps: reads and patches Deployments; no ECR, CodeBuild or SNS. */
-  public readonly verifyFunction: nodejs.NodejsFunction;
+  public readonly verifyFunction: lambda.Function;
   /** The Report step: one notification per build, the outcome metrics. */
-  public readonly reportFunction: nodejs.NodejsFunction;
+  public readonly reportFunction: lambda.Function;
   /** The verify function's role; its own access entries name it. */
   public readonly verifyRole: iam.Role;
   /** The report function's role. */
@@ -449,13 +428,11 @@ export class Deployer extends Construct {
       topicArn: this.topic.topicArn,
     };
 
-    this.function = new nodejs.NodejsFunction(this, 'Function', {
+    this.function = new lambda.Function(this, 'Function', {
       description:
         'Deploys a successful DockerCoins build: patches the Deployments that run its service',
-      entry: DEPLOYER_ENTRY,
-      handler: 'handler',
-      projectRoot: REPO_ROOT,
-      depsLockFilePath: LOCK_FILE,
+      code: bundledCode(DEPLOYER_ENTRY),
+      handler: 'index.handler',
       runtime: lambda.Runtime.NODEJS_22_X,
       architecture: lambda.Architecture.ARM_64,
       memorySize: MEMORY_MB,
@@ -469,7 +446,6 @@ export class Deployer extends Construct {
         NODE_OPTIONS: '--enable-source-maps',
         [VERIFY_ENV]: formatVerifySettings(verification),
       },
-      bundling: DEPLOYER_BUNDLING,
       vpc: props.vpc,
       vpcSubnets: props.vpcSubnets,
       securityGroups: props.securityGroups && [...props.securityGroups],
@@ -518,13 +494,11 @@ export class Deployer extends Construct {
         ...(props.vpc === undefined ? [] : [networkInterfaceStatement()]),
       ],
     });
-    this.verifyFunction = new nodejs.NodejsFunction(this, 'VerifierFunction', {
+    this.verifyFunction = new lambda.Function(this, 'VerifierFunction', {
       description:
         "Verifies a DockerCoins deploy: judges one Deployment's rollout, rolls it back when it failed",
-      entry: VERIFIER_ENTRY,
-      handler: 'handler',
-      projectRoot: REPO_ROOT,
-      depsLockFilePath: LOCK_FILE,
+      code: bundledCode(VERIFIER_ENTRY),
+      handler: 'index.handler',
       runtime: lambda.Runtime.NODEJS_22_X,
       architecture: lambda.Architecture.ARM_64,
       memorySize: MEMORY_MB,
@@ -536,7 +510,6 @@ export class Deployer extends Construct {
         POWERTOOLS_METRICS_NAMESPACE: DEPLOYER_METRICS.namespace,
         NODE_OPTIONS: '--enable-source-maps',
       },
-      bundling: DEPLOYER_BUNDLING,
       vpc: props.vpc,
       vpcSubnets: props.vpcSubnets,
       securityGroups: props.securityGroups && [...props.securityGroups],
@@ -571,12 +544,10 @@ export class Deployer extends Construct {
       ],
     });
     // Not in the VPC: it calls SNS only, over the Lambda service's own network.
-    this.reportFunction = new nodejs.NodejsFunction(this, 'ReporterFunction', {
+    this.reportFunction = new lambda.Function(this, 'ReporterFunction', {
       description: "Reports a DockerCoins deploy: every Deployment's verdict, in one notification",
-      entry: REPORTER_ENTRY,
-      handler: 'handler',
-      projectRoot: REPO_ROOT,
-      depsLockFilePath: LOCK_FILE,
+      code: bundledCode(REPORTER_ENTRY),
+      handler: 'index.handler',
       runtime: lambda.Runtime.NODEJS_22_X,
       architecture: lambda.Architecture.ARM_64,
       memorySize: MEMORY_MB,
@@ -589,7 +560,6 @@ export class Deployer extends Construct {
         POWERTOOLS_METRICS_NAMESPACE: DEPLOYER_METRICS.namespace,
         NODE_OPTIONS: '--enable-source-maps',
       },
-      bundling: DEPLOYER_BUNDLING,
     });
     this.reportFunction.node.addDependency(reportPolicy);
     for (const fn of [this.function, this.verifyFunction, this.reportFunction]) {
