@@ -670,52 +670,32 @@ export class Deployer extends Construct {
         }),
     );
 
-    const accessEntries = new Map<string, eks.CfnAccessEntry>();
-    for (const { clusterName, namespaces } of clusters) {
-      accessEntries.set(
-        clusterName,
-        new eks.CfnAccessEntry(this, `Access-${clusterName}`, {
+    // One entry per cluster for each role. The verifier reads and rolls back the same
+    // Deployments under its own role, so it gets the same access (the RBAC Role of
+    // k8s/rbac/deployer, or the scoped edit policy) through its own entry.
+    const entriesFor = (role: iam.IRole, idPrefix: string): Map<string, eks.CfnAccessEntry> =>
+      new Map(
+        clusters.map(({ clusterName, namespaces }) => [
           clusterName,
-          principalArn: this.role.roleArn,
-          type: 'STANDARD',
-          ...(access === 'rbac'
-            ? { kubernetesGroups: [DEPLOYER_GROUP] }
-            : {
-                accessPolicies: [
-                  {
-                    policyArn: `arn:${stack.partition}:eks::aws:cluster-access-policy/${EDIT_POLICY_NAME}`,
-                    accessScope: { type: 'namespace', namespaces },
-                  },
-                ],
-              }),
-        }),
+          new eks.CfnAccessEntry(this, `${idPrefix}-${clusterName}`, {
+            clusterName,
+            principalArn: role.roleArn,
+            type: 'STANDARD',
+            ...(access === 'rbac'
+              ? { kubernetesGroups: [DEPLOYER_GROUP] }
+              : {
+                  accessPolicies: [
+                    {
+                      policyArn: `arn:${stack.partition}:eks::aws:cluster-access-policy/${EDIT_POLICY_NAME}`,
+                      accessScope: { type: 'namespace', namespaces },
+                    },
+                  ],
+                }),
+          }),
+        ]),
       );
-    }
-    this.accessEntries = accessEntries;
-    // The verifier reads and rolls back the same Deployments, under its own role: the same access
-    // (the RBAC Role of k8s/rbac/deployer, or the scoped edit policy) through its own entry.
-    const verifyAccessEntries = new Map<string, eks.CfnAccessEntry>();
-    for (const { clusterName, namespaces } of clusters) {
-      verifyAccessEntries.set(
-        clusterName,
-        new eks.CfnAccessEntry(this, `VerifierAccess-${clusterName}`, {
-          clusterName,
-          principalArn: this.verifyRole.roleArn,
-          type: 'STANDARD',
-          ...(access === 'rbac'
-            ? { kubernetesGroups: [DEPLOYER_GROUP] }
-            : {
-                accessPolicies: [
-                  {
-                    policyArn: `arn:${stack.partition}:eks::aws:cluster-access-policy/${EDIT_POLICY_NAME}`,
-                    accessScope: { type: 'namespace', namespaces },
-                  },
-                ],
-              }),
-        }),
-      );
-    }
-    this.verifyAccessEntries = verifyAccessEntries;
+    this.accessEntries = entriesFor(this.role, 'Access');
+    this.verifyAccessEntries = entriesFor(this.verifyRole, 'VerifierAccess');
 
     this.alarms = [
       this.alarm(
