@@ -132,7 +132,7 @@ async function deployStep(
   execution: string,
   deps: DeployerDeps,
 ): Promise<DeployStepOutput> {
-  const { telemetry, settings } = deps;
+  const { telemetry } = deps;
   const { logger } = telemetry;
   let build: BuildRecord;
   try {
@@ -182,35 +182,12 @@ async function deployStep(
       },
     };
   }
-  logger.appendKeys({
-    buildArn: build.buildArn,
-    builtService: build.service,
-    buildNumber: build.buildNumber,
-    commit: build.commit,
+  // Each PATCH takes the verification lease for this execution; a digest that already runs
+  // unverified is leased too (resumable), one another execution verifies is skipped.
+  const { outcome, summary } = await deployAndRecord(build, deps, {
+    execution,
+    deadlineSeconds: (ref) => deadlineOf(deps.verify, ref.service, ref.environment.name),
   });
-  const outcome = await applyBuild(build, settings, {
-    images: deps.images,
-    clusters: deps.clusters,
-    retry: deps.retry,
-    now: deps.now,
-    deployedBy: 'deployer',
-    onPlan: (plan) =>
-      logger.info('ref' in plan ? describeTargetPlan(plan) : describeBuildPlan(plan), {
-        event: 'plan',
-      }),
-    // Each PATCH takes the verification lease for this execution; a digest that already runs
-    // unverified is leased too (resumable), one another execution verifies is skipped.
-    verification: {
-      execution,
-      deadlineSeconds: (ref) => deadlineOf(deps.verify, ref.service, ref.environment.name),
-    },
-  });
-  const summary = describeOutcome(outcome);
-  logOutcome(outcome, summary, telemetry);
-  telemetry.recordOutcome(outcome);
-  // What now runs and what a rollback goes back to are marked in ECR, so that the lifecycle
-  // policy never expires them; a failed mark is logged and counted, never fails the deploy.
-  if (deps.markImages !== undefined) telemetry.recordImageMarks(await deps.markImages(outcome));
   if (needsRetry(outcome)) {
     // The Task retries (what was deployed is then `already-running` under our own lease, and
     // verified); past its retries the execution fails, the alarm fires, a person redrives it.
@@ -238,7 +215,7 @@ async function deployStep(
 }
 
 async function handle(event: unknown, deps: DeployerDeps): Promise<DeployerResult> {
-  const { telemetry, settings } = deps;
+  const { telemetry } = deps;
   const { logger } = telemetry;
   let build: BuildRecord;
   try {
@@ -287,6 +264,31 @@ async function handle(event: unknown, deps: DeployerDeps): Promise<DeployerResul
     throw error;
   }
 
+  const { outcome, summary } = await deployAndRecord(build, deps, undefined);
+
+  const { subject, message } = formatNotification(outcome);
+  await publishSafely(deps, subject, message);
+
+  if (needsRetry(outcome)) {
+    // Throwing hands the event back to Lambda: retried, then kept in the failure queue.
+    throw new TransientError(`deploy incomplete, will be retried: ${summary}`);
+  }
+  return { status: 'done', summary, outcome };
+}
+
+/**
+ * Deploys a confirmed build and records it: each decision logged in its one-line form as it is
+ * made (the build's, then each Deployment's), the outcome logged and counted, and what now runs
+ * and what a rollback goes back to marked in ECR (a failed mark is logged and counted inside,
+ * never fails the deploy). `verification`: the workflow's lease; undefined for a direct deploy.
+ */
+async function deployAndRecord(
+  build: BuildRecord,
+  deps: DeployerDeps,
+  verification: Parameters<typeof applyBuild>[2]['verification'],
+): Promise<{ outcome: DeployOutcome; summary: string }> {
+  const { telemetry, settings } = deps;
+  const { logger } = telemetry;
   logger.appendKeys({
     buildArn: build.buildArn,
     builtService: build.service,
@@ -299,26 +301,17 @@ async function handle(event: unknown, deps: DeployerDeps): Promise<DeployerResul
     retry: deps.retry,
     now: deps.now,
     deployedBy: 'deployer',
-    // The one-line form of each decision, as it is made: the build's, then each Deployment's.
     onPlan: (plan) =>
       logger.info('ref' in plan ? describeTargetPlan(plan) : describeBuildPlan(plan), {
         event: 'plan',
       }),
+    ...(verification === undefined ? {} : { verification }),
   });
   const summary = describeOutcome(outcome);
   logOutcome(outcome, summary, telemetry);
   telemetry.recordOutcome(outcome);
-  // Logged and counted inside; a mark that could not be put never makes the deploy look failed.
   if (deps.markImages !== undefined) telemetry.recordImageMarks(await deps.markImages(outcome));
-
-  const { subject, message } = formatNotification(outcome);
-  await publishSafely(deps, subject, message);
-
-  if (needsRetry(outcome)) {
-    // Throwing hands the event back to Lambda: retried, then kept in the failure queue.
-    throw new TransientError(`deploy incomplete, will be retried: ${summary}`);
-  }
-  return { status: 'done', summary, outcome };
+  return { outcome, summary };
 }
 
 /**
