@@ -362,21 +362,8 @@ export class Deployer extends Construct {
     const policy = new iam.Policy(this, 'Policy', {
       roles: [this.role],
       statements: [
-        new iam.PolicyStatement({
-          sid: 'WriteLogs',
-          actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-          resources: [logGroup.logGroupArn],
-        }),
-        new iam.PolicyStatement({
-          // Endpoint and CA of each cluster. The bearer token needs no permission: it is a
-          // presigned sts:GetCallerIdentity request, which every principal may make and which
-          // EKS sends to STS itself.
-          sid: 'DescribeClusters',
-          actions: ['eks:DescribeCluster'],
-          resources: clusters.map((c) =>
-            Arn.format({ service: 'eks', resource: 'cluster', resourceName: c.clusterName }, stack),
-          ),
-        }),
+        writeLogsStatement(logGroup),
+        describeClustersStatement(clusters, stack),
         new iam.PolicyStatement({
           sid: 'ConfirmImageDigests',
           actions: ['ecr:DescribeImages'],
@@ -479,18 +466,8 @@ export class Deployer extends Construct {
     const verifyPolicy = new iam.Policy(this, 'VerifierPolicy', {
       roles: [this.verifyRole],
       statements: [
-        new iam.PolicyStatement({
-          sid: 'WriteLogs',
-          actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-          resources: [verifyLogs.logGroupArn],
-        }),
-        new iam.PolicyStatement({
-          sid: 'DescribeClusters',
-          actions: ['eks:DescribeCluster'],
-          resources: clusters.map((c) =>
-            Arn.format({ service: 'eks', resource: 'cluster', resourceName: c.clusterName }, stack),
-          ),
-        }),
+        writeLogsStatement(verifyLogs),
+        describeClustersStatement(clusters, stack),
         ...(props.vpc === undefined ? [] : [networkInterfaceStatement()]),
       ],
     });
@@ -526,11 +503,7 @@ export class Deployer extends Construct {
     const reportPolicy = new iam.Policy(this, 'ReporterPolicy', {
       roles: [this.reportRole],
       statements: [
-        new iam.PolicyStatement({
-          sid: 'WriteLogs',
-          actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-          resources: [reportLogs.logGroupArn],
-        }),
+        writeLogsStatement(reportLogs),
         new iam.PolicyStatement({
           sid: 'PublishOutcomes',
           actions: ['sns:Publish'],
@@ -973,6 +946,32 @@ function deadLetterQueue(scope: Construct, id: string): sqs.Queue {
 }
 
 /** What Lambda needs to attach the function to the VPC's subnets. */
+/** A function's own log group: create its streams and write to them. */
+function writeLogsStatement(logGroup: logs.ILogGroup): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    sid: 'WriteLogs',
+    actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+    resources: [logGroup.logGroupArn],
+  });
+}
+
+/**
+ * Endpoint and CA of each cluster. The bearer token needs no permission: it is a presigned
+ * sts:GetCallerIdentity request, which every principal may make and which EKS sends to STS itself.
+ */
+function describeClustersStatement(
+  clusters: readonly { readonly clusterName: string }[],
+  stack: Stack,
+): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    sid: 'DescribeClusters',
+    actions: ['eks:DescribeCluster'],
+    resources: clusters.map((c) =>
+      Arn.format({ service: 'eks', resource: 'cluster', resourceName: c.clusterName }, stack),
+    ),
+  });
+}
+
 function networkInterfaceStatement(): iam.PolicyStatement {
   return new iam.PolicyStatement({
     sid: 'AttachToVpc',
