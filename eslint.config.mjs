@@ -19,7 +19,7 @@ export default tseslint.config(
   },
   {
     // The build tools run with plain Node in CodeBuild, and bin/ship.js starts the CLI: CommonJS.
-    files: ['buildspecs/**/*.js', 'bin/**/*.js'],
+    files: ['core/**/*.js', 'bin/**/*.js'],
     languageOptions: {
       sourceType: 'commonjs',
       globals: {

@@ -15,7 +15,7 @@ import { Column, formatTable } from './table';
 import { REPO_ROOT } from './synth';
 
 const BUILDSPEC = path.join(REPO_ROOT, 'buildspecs', 'build-image.yml');
-const TOOLS = path.join(REPO_ROOT, 'buildspecs');
+const TOOLS = path.join(REPO_ROOT, 'core');
 const SHIMS = path.join(REPO_ROOT, 'test', 'buildspecs', 'shims');
 const USER: RegistryUser = { username: 'bench', password: 'bench-password' };
 

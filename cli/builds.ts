@@ -1,10 +1,10 @@
 /**
  * What an image's tags say about the build that made it, read with the tag rules of
- * buildspecs/image-tags.js: the commit tag names the commit, a sortable tag
+ * core/image-tags.js: the commit tag names the commit, a sortable tag
  * `<branch>-<sha7>-<build number>` names the branch and the build, a release tag the release.
  * Pure: commands hand in what the registry answered.
  */
-import { classifyTag, sanitizeTag } from '../buildspecs/image-tags';
+import { classifyTag, sanitizeTag } from '../core/image-tags';
 import type { EnvironmentSettings, ServiceSettings } from '../lib/deployer-contract';
 import type { DesiredImage } from '../core/types';
 import type { ImageRecord } from './images';

@@ -82,7 +82,7 @@ const COMMANDS: Record<string, Command> = {
     summary: 'the tags the current git checkout would get',
     usage: 'ship tags [--git-dir <dir>] [--build-number <n>]',
     details:
-      "Computes the tags with the buildspec's own code (buildspecs/image-tags.js) and the app's\n" +
+      "Computes the tags with the buildspec's own code (core/image-tags.js) and the app's\n" +
       'release tag pattern: the commit tag, release tags at HEAD, and with --build-number the\n' +
       'sortable <branch>-<sha7>-<build> tag.',
     options: {

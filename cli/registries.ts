@@ -4,7 +4,7 @@
  * - ECR, through the AWS SDK: DescribeRepositories and DescribeImages give push times, sizes and
  *   scan findings in one call per page, but no image labels (those need a layer download).
  * - Any OCI distribution registry (the in-cluster registry of the on-prem path), through
- *   buildspecs/registry.js's RegistryClient: the catalog, the tags lists, the digest of each tag,
+ *   core/registry.js's RegistryClient: the catalog, the tags lists, the digest of each tag,
  *   then each digest's manifest (sizes) and image config (revision label, `created`). A registry
  *   has no "tags of a digest" call, so grouping tags by image costs one HEAD per tag.
  *
@@ -36,7 +36,7 @@ import {
   imageConfig,
   isLoopback,
   registryBaseUrl,
-} from '../buildspecs/registry';
+} from '../core/registry';
 import { classifyAwsError } from '../core/retry';
 import { PermanentError, TransientError, type ImageVerifier } from '../core/types';
 import {

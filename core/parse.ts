@@ -10,13 +10,7 @@
  * {@link buildFromVariables}.
  */
 import type { Build } from '@aws-sdk/client-codebuild';
-import {
-  classifyTag,
-  DOCKER_TAG,
-  globToRegExp,
-  isGitRefName,
-  sanitizeTag,
-} from '../buildspecs/image-tags';
+import { classifyTag, DOCKER_TAG, globToRegExp, isGitRefName, sanitizeTag } from './image-tags';
 import { EXPORTED_VARIABLES, type ExportedVariable } from '../lib/build-contract';
 import {
   CONTROL_CHARACTERS,

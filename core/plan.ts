@@ -15,7 +15,7 @@
  *   builds never downgrade); otherwise one patch of the image and our annotations, with the
  *   resourceVersion read as its precondition.
  */
-import { classifyTag, sanitizeTag } from '../buildspecs/image-tags';
+import { classifyTag, sanitizeTag } from './image-tags';
 import {
   ANNOTATIONS,
   type DeployerSettings,

@@ -2,7 +2,7 @@
  * Can a release tag pattern match a tag that builds make? Decided exactly, not by examples.
  *
  * A pattern is a glob where only `*` is special (ECR's tag wildcard). The tags builds make
- * (buildspecs/image-tags.js) form regular languages:
+ * (core/image-tags.js) form regular languages:
  * - commit tags: 12 lowercase hex;
  * - pull-request tags: `pr-<n>-<sha7>`, n a positive integer without leading zero;
  * - branch tags of the build branches: `<branch part>-<sha7>-<build number>`, the branch part

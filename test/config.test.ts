@@ -1,5 +1,5 @@
 import { ConfigError, DEFAULTS, editDistance, resolveConfig, wildcardMatches } from '../lib/config';
-import { classifyTag, computeTags } from '../buildspecs/image-tags';
+import { classifyTag, computeTags } from '../core/image-tags';
 
 /** A context that silences the default-source warning, like a real user's cdk.json. */
 const OWNED = { sourceOwner: 'acme' };

@@ -6,7 +6,7 @@
  * changes nothing; then each is patched and its rollout followed until it is done, failed or the
  * timeout passes.
  */
-import { classifyTag } from '../../buildspecs/image-tags';
+import { classifyTag } from '../../core/image-tags';
 import { ANNOTATIONS, type ServiceSettings } from '../../lib/deployer-contract';
 import { deployTarget } from '../../core/apply';
 import {

@@ -1,14 +1,9 @@
 /**
  * `ship tags`: the tags the current git checkout would get, computed by the very functions the
- * buildspec runs (buildspecs/image-tags.js), with the app's release tag pattern.
+ * buildspec runs (core/image-tags.js), with the app's release tag pattern.
  */
 import * as path from 'node:path';
-import {
-  TagInputError,
-  classifyTag,
-  computeTags,
-  inputsFromGit,
-} from '../../buildspecs/image-tags';
+import { TagInputError, classifyTag, computeTags, inputsFromGit } from '../../core/image-tags';
 import type { ShipContext } from '../context';
 import { EXIT, ShipError, UsageError, formatJson } from '../output';
 import { formatTable } from '../table';

@@ -14,8 +14,14 @@ import { parse } from 'yaml';
 import { BUILD_ENV, BUILDKIT_IMAGE, TOOLS_SOURCE_IDENTIFIER } from '../build-contract';
 import { BuildArchitecture, ServiceConfig, SourceConfig, projectName } from '../config';
 
-/** The folder with the buildspec and the scripts it runs (shipped to every build). */
+/** The folder with the buildspec. */
 export const BUILDSPECS_DIR = path.resolve(__dirname, '..', '..', 'buildspecs');
+/**
+ * The core's scripts the buildspec runs (tags, registry client), shipped to every build as they
+ * are in core/: one implementation for CodeBuild, `ship` and the in-cluster deployer.
+ */
+export const SHIP_TOOLS_DIR = path.resolve(__dirname, '..', '..', 'core');
+export const SHIP_TOOLS_FILES = ['image-tags.js', 'registry.js'] as const;
 /** The one buildspec every service project runs. */
 export const BUILDSPEC_FILE = path.join(BUILDSPECS_DIR, 'build-image.yml');
 
@@ -240,11 +246,12 @@ export class ImageBuilds extends Construct {
       `arn:${Aws.PARTITION}:s3:::${this.buildSpecAsset.s3BucketName}/${this.buildSpecAsset.s3ObjectKey}`,
     );
 
-    // buildspecs/ travels to every build as a secondary source, so the source repository (the
-    // DockerCoins code) needs nothing of ours.
+    // The core's scripts travel to every build as a secondary source, so the source repository
+    // (the DockerCoins code) needs nothing of ours. Only those files: the rest of core/ is
+    // TypeScript for the other runtimes.
     const tools = new s3assets.Asset(this, 'Tools', {
-      path: BUILDSPECS_DIR,
-      exclude: ['*.md'],
+      path: SHIP_TOOLS_DIR,
+      exclude: ['*', ...SHIP_TOOLS_FILES.map((file) => `!${file}`)],
     });
 
     const codeCommitRepository =

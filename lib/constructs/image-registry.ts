@@ -11,7 +11,7 @@ import {
   RegistryEncryption,
   repositoryName,
 } from '../config';
-import { computeTags } from '../../buildspecs/image-tags';
+import { computeTags } from '../../core/image-tags';
 import { IMAGE_MARK_PREFIX, IMAGE_MARK_WILDCARDS } from '../image-marks';
 
 /** ECR wildcard of pull-request tags (`pr-<n>-<sha7>`, image-tags.js). */

@@ -20,7 +20,7 @@ import { RegistryUser, RunningRegistry, startRegistry } from '../support/registr
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const BUILDSPEC = path.join(ROOT, 'buildspecs', 'build-image.yml');
-const TOOLS = path.join(ROOT, 'buildspecs');
+const TOOLS = path.join(ROOT, 'core');
 const SHIMS = path.join(__dirname, 'shims');
 const ECR_USER: RegistryUser = { username: 'AWS', password: `ecr-token-${randomUUID()}` };
 const CI_USER: RegistryUser = { username: 'ci', password: 'ci-password' };

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { App, Stack } from 'aws-cdk-lib';
@@ -18,6 +18,7 @@ import {
   ECR_PUSH_ACTIONS,
   ImageBuilds,
   ImageBuildsProps,
+  SHIP_TOOLS_FILES,
   branchRefPattern,
   filePathPattern,
   tagRefPattern,
@@ -182,6 +183,19 @@ describe('projects', () => {
         expect.objectContaining({ SourceIdentifier: TOOLS_SOURCE_IDENTIFIER, Type: 'S3' }),
       ]);
     }
+  });
+
+  test('Given the tools, When synthesized, Then the asset holds exactly the core scripts the buildspec runs', () => {
+    const { stack } = synth();
+    const assembly = (stack.node.root as App).synth();
+    const folders = readdirSync(assembly.directory, { withFileTypes: true })
+      .filter((entry) => entry.isDirectory() && entry.name.startsWith('asset.'))
+      .map((entry) => entry.name);
+    const tools = folders
+      .map((name) => readdirSync(path.join(assembly.directory, name)).sort())
+      .filter((files) => files.includes('image-tags.js'));
+
+    expect(tools).toEqual([[...SHIP_TOOLS_FILES].sort()]);
   });
 
   test('Given arm64, When synthesized, Then the projects run on Graviton and build linux/arm64 images', () => {

@@ -16,11 +16,11 @@ import {
   RegistryError,
   RegistryUnreachableError,
   retryAfterMs,
-} from '../../buildspecs/registry';
+} from '../../core/registry';
 import { Buildah, fixtureContext } from '../support/buildah';
 import { RegistryUser, RunningRegistry, startRegistry } from '../support/registry';
 
-const REGISTRY_JS = path.resolve(__dirname, '..', '..', 'buildspecs', 'registry.js');
+const REGISTRY_JS = path.resolve(__dirname, '..', '..', 'core', 'registry.js');
 const USER: RegistryUser = { username: 'ship', password: 's3cret' };
 
 /** What the proxy does with the next request that matches; `pass` forwards it untouched. */

@@ -20,11 +20,11 @@ import {
   isGitRefName,
   isReleaseTag,
   sanitizeTag,
-} from '../../buildspecs/image-tags';
-import type { ImageTags, TagInputs } from '../../buildspecs/image-tags';
+} from '../../core/image-tags';
+import type { ImageTags, TagInputs } from '../../core/image-tags';
 import { REPO_ROOT } from '../support/app';
 
-const SCRIPT = path.join(REPO_ROOT, 'buildspecs', 'image-tags.js');
+const SCRIPT = path.join(REPO_ROOT, 'core', 'image-tags.js');
 const SHA = '6e0de7938dda3b0c5d3c6b2e1d1f0a9b8c7d6e5f';
 const OTHER_SHA = 'aaaabbbbccccddddeeeeffff0000111122223333';
 /** Docker's tag grammar, written out here rather than imported: the test states the contract. */
@@ -1143,9 +1143,7 @@ describe('isGitRefName: one definition of a branch or tag name, for the builds a
 
   test('the deployer parses with the same definition (no copy of its own)', () => {
     const parse = readFileSync(path.join(REPO_ROOT, 'core', 'parse.ts'), 'utf8');
-    expect(parse).toMatch(
-      /import \{[^}]*\bisGitRefName\b[^}]*\} from '\.\.\/buildspecs\/image-tags'/s,
-    );
+    expect(parse).toMatch(/import \{[^}]*\bisGitRefName\b[^}]*\} from '\.\/image-tags'/s);
     expect(parse).not.toMatch(/function isGitRefName/);
   });
 });

@@ -19,12 +19,12 @@ import {
   readDockerCredentials,
   registryBaseUrl,
   retag,
-} from '../../buildspecs/registry';
+} from '../../core/registry';
 import { selfSignedCertificate } from '../support/certificate';
 import { Buildah, fixtureContext } from '../support/buildah';
 import { RegistryUser, RunningRegistry, startRegistry } from '../support/registry';
 
-const REGISTRY_JS = path.resolve(__dirname, '..', '..', 'buildspecs', 'registry.js');
+const REGISTRY_JS = path.resolve(__dirname, '..', '..', 'core', 'registry.js');
 const USER: RegistryUser = { username: 'ship', password: 's3cret' };
 const COMMIT_A = 'a'.repeat(40);
 const COMMIT_B = 'b'.repeat(40);
