@@ -39,6 +39,30 @@ const RELEASE_PATTERN_CHARS = /^[0-9A-Za-z._*-]+$/;
 const DEFAULT_RELEASE_TAG_PATTERN = 'v*';
 const BRANCH_TAG_PREFIX = 'branch-';
 
+/**
+ * The labels every image we build carries: OCI's annotations plus our own, so that an image in any
+ * registry says which commit, ref and build made it, and builds can be ordered without asking
+ * CodeBuild. Build numbers compare only between images of the same build project.
+ */
+const IMAGE_LABELS = Object.freeze({
+  /** The 40-hex commit. */
+  revision: 'org.opencontainers.image.revision',
+  /** The source repository's web address. */
+  source: 'org.opencontainers.image.source',
+  /** The immutable tag (12-hex commit tag, or `pr-<n>-<sha7>`). */
+  version: 'org.opencontainers.image.version',
+  /** RFC 3339 time of the build. */
+  created: 'org.opencontainers.image.created',
+  /** The build number (decimal), from CodeBuild or the CI's run number. */
+  buildNumber: 'io.dockercoins.ship.build-number',
+  /** Who numbered the build: the CodeBuild project, or the CI and its pipeline. */
+  buildProject: 'io.dockercoins.ship.build-project',
+  /** The git ref built: `refs/heads/…`, `refs/tags/…`, `refs/pull/<n>/head`; empty for none. */
+  gitRef: 'io.dockercoins.ship.git-ref',
+  /** Our service the image is of, e.g. `hasher`. */
+  service: 'io.dockercoins.ship.service',
+});
+
 /** Input that cannot give meaningful tags: the message names the input, the value and the fix. */
 class TagInputError extends Error {
   /**
@@ -953,6 +977,7 @@ function main(argv, env) {
 }
 
 module.exports = {
+  IMAGE_LABELS,
   TagInputError,
   DEFAULT_RELEASE_TAG_PATTERN,
   DOCKER_TAG,
