@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parse } from 'yaml';
 import type { KubernetesObject } from '../../lib/k8s/kustomize';
@@ -14,7 +15,6 @@ import {
   tempDir,
   templateLabels,
 } from './kubectl';
-import { writeFileSync } from 'node:fs';
 
 afterAll(removeTempDirs);
 

@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { createServer, IncomingHttpHeaders, Server } from 'node:http';
 import * as path from 'node:path';
 import { parse, stringify } from 'yaml';
@@ -5,10 +6,19 @@ import type { KubernetesObject } from '../../lib/k8s/kustomize';
 import { REGISTRY_KUSTOMIZE_DIR } from '../../lib/k8s/registry';
 import { Buildah, fixtureContext } from '../support/buildah';
 import { RegistryUser, RunningRegistry, freePort, startRegistry } from '../support/registry';
-import { K8S, differences, kustomize, ofKind } from './kubectl';
+import {
+  K8S,
+  differences,
+  kustomize,
+  ofKind,
+  relativePath,
+  removeTempDirs,
+  tempDir,
+} from './kubectl';
 import { RENDERED, registryConfig, registryContainer } from './registry-support';
 
 jest.setTimeout(120_000);
+afterAll(removeTempDirs);
 
 // The registry's notifications to the in-cluster deployer (k8s/registry/components/notifications),
 // as `kubectl kustomize` renders them, run by the real distribution registry (Debian's
@@ -141,6 +151,32 @@ describe('the rendered notifications overlay', () => {
     // The registry's config.yml is the base's: the endpoint lives in the environment only.
     expect(registryConfig(rendered)).toEqual(registryConfig(base));
     expect(registryConfig(rendered).notifications).toBeUndefined();
+  });
+
+  test('Given the component on the tls overlay (the combination docs/on-prem.md describes), when rendered, then the token is still defined before the endpoint that uses it, and TLS’s variables stay', () => {
+    const dir = tempDir('registry-notifications-tls');
+    writeFileSync(
+      path.join(dir, 'kustomization.yaml'),
+      [
+        'apiVersion: kustomize.config.k8s.io/v1beta1',
+        'kind: Kustomization',
+        `resources: [${relativePath(dir, RENDERED.tls)}]`,
+        `components: [${relativePath(dir, path.join(REGISTRY_KUSTOMIZE_DIR, 'components', 'notifications'))}]`,
+        '',
+      ].join('\n'),
+    );
+    const names = ((registryContainer(kustomize(dir)).env ?? []) as EnvVar[]).map((e) => e.name);
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'REGISTRY_HTTP_TLS_CERTIFICATE',
+        'REGISTRY_HTTP_TLS_KEY',
+        'SHIP_NOTIFICATION_TOKEN',
+        'REGISTRY_NOTIFICATIONS_ENDPOINTS',
+      ]),
+    );
+    expect(names.indexOf('SHIP_NOTIFICATION_TOKEN')).toBeLessThan(
+      names.indexOf('REGISTRY_NOTIFICATIONS_ENDPOINTS'),
+    );
   });
 
   test('Given the environment, when expanded as the kubelet does with a token, then the header carries it, and without the Secret the pod could not start', () => {
