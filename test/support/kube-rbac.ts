@@ -47,6 +47,19 @@ function ruleMatches(rule: PolicyRule, request: RbacRequest): boolean {
 }
 
 /**
+ * How a subject names a request's user or group. A ServiceAccount is the user
+ * `system:serviceaccount:<namespace>:<name>`, its namespace defaulting to the binding's (as
+ * `appliesToUser` in kubernetes/pkg/registry/rbac/validation/rule.go does).
+ */
+function subjectKey(subject: Subject, bindingNamespace: string | undefined): string {
+  if (subject.kind === 'ServiceAccount') {
+    const namespace = subject.namespace ?? bindingNamespace ?? '';
+    return `User/system:serviceaccount:${namespace}:${subject.name}`;
+  }
+  return `${subject.kind}/${subject.name}`;
+}
+
+/**
  * An authorizer from RBAC objects; `groups` maps a user to its groups (what the EKS access entry's
  * kubernetesGroups give the role it maps).
  */
@@ -74,7 +87,7 @@ export function rbacAuthorizer(
       // A RoleBinding grants within its namespace only, never on cluster-scoped requests.
       if (binding.kind === 'RoleBinding' && request.namespace !== namespace) return false;
       const subjects = (binding.subjects as Subject[] | undefined) ?? [];
-      if (!subjects.some((s) => who.has(`${s.kind}/${s.name}`))) return false;
+      if (!subjects.some((s) => who.has(subjectKey(s, namespace)))) return false;
       const roleRef = binding.roleRef as { kind: string; name: string };
       const key =
         roleRef.kind === 'Role'
