@@ -239,6 +239,7 @@ ${ROLLOUT_HELP}\n${CLUSTER_HELP}\n${REGISTRY_HELP}\n${CONFIG_HELP}`,
       'build-number': { type: 'string' },
       project: { type: 'string' },
       'build-context': { type: 'string' },
+      dockerfile: { type: 'string' },
       'source-dir': { type: 'string' },
       'source-url': { type: 'string' },
       platform: { type: 'string' },
@@ -257,7 +258,9 @@ ${ROLLOUT_HELP}\n${CLUSTER_HELP}\n${REGISTRY_HELP}\n${CONFIG_HELP}`,
   --build-number <n>     the build number (default: the CI's run or pipeline number)
   --project <name>       what numbers the builds (default: github:…, gitlab:…, jenkins:…)
   --source-dir <dir>     the source checkout; services build from their buildContext in it (default: .)
-  --build-context <dir>  the build context of the one service named
+  --build-context <dir>  the build context of the one image named (which may be outside the
+                         app's services, e.g. ship-deployer)
+  --dockerfile <file>    the Dockerfile of the one image named (default: the context's Dockerfile)
   --source-url <url>     the org.opencontainers.image.source label (default: the CI's, else the app's source)
   --platform <p>         linux/amd64 or linux/arm64 (default: this machine's)
   --cache-tag <tag>      buildx only: BuildKit's registry cache under this tag (default: none)
@@ -270,6 +273,7 @@ ${CONFIG_HELP}`,
         buildNumber: values['build-number'] as string | undefined,
         project: values.project as string | undefined,
         buildContext: values['build-context'] as string | undefined,
+        dockerfile: values.dockerfile as string | undefined,
         sourceDir: values['source-dir'] as string | undefined,
         sourceUrl: values['source-url'] as string | undefined,
         platform: values.platform as string | undefined,

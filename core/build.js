@@ -68,7 +68,7 @@ class BuilderError extends Error {
  * How one input is called where it came from, and how to fix it there: the buildspec names its
  * environment variables and the CodeBuild project, `ship build` its flags.
  * @typedef {{ name: string, fix: string }} InputName
- * @typedef {Record<'service' | 'repository' | 'context' | 'platform' | 'sourceUrl' | 'cacheTag' | 'buildProject', InputName>} InputNames
+ * @typedef {Record<'service' | 'repository' | 'context' | 'platform' | 'sourceUrl' | 'cacheTag' | 'buildProject', InputName> & { dockerfile?: InputName }} InputNames
  */
 
 /**
@@ -77,6 +77,7 @@ class BuilderError extends Error {
  * @property {string | undefined} service
  * @property {string | undefined} repository `<registry host>/<repository>`, no tag
  * @property {string | undefined} context the build context folder (relative to `cwd`)
+ * @property {string} [dockerfile] the Dockerfile (relative to `cwd`); default `Dockerfile` in the context
  * @property {string | undefined} platform
  * @property {string | undefined} sourceUrl
  * @property {string | undefined} [cacheTag] BuildKit's registry cache tag; buildx only
@@ -95,6 +96,7 @@ class BuilderError extends Error {
  * @property {string} repositoryName the repository inside the registry
  * @property {string} repository `<host>/<repositoryName>`
  * @property {string} context absolute path
+ * @property {string | undefined} dockerfile absolute path; undefined: the context's Dockerfile
  * @property {string} platform
  * @property {Builder} builder
  * @property {string | undefined} cacheTag
@@ -167,6 +169,17 @@ function prepareBuild(request, names) {
     }
   }
 
+  let dockerfile;
+  if (request.dockerfile !== undefined) {
+    dockerfile = path.resolve(request.cwd, request.dockerfile);
+    if (!fs.existsSync(dockerfile) || !fs.statSync(dockerfile).isFile()) {
+      const input = names.dockerfile ?? { name: 'the Dockerfile', fix: 'name an existing file' };
+      problems.push(
+        `${input.name} is ${JSON.stringify(request.dockerfile)}, which is not a file: ${input.fix}`,
+      );
+    }
+  }
+
   if (platform === undefined || platform === '') bad(names.platform, 'is not set');
   else if (!PLATFORMS.includes(platform)) {
     problems.push(
@@ -226,6 +239,7 @@ function prepareBuild(request, names) {
     repositoryName: repository.slice(slash + 1),
     repository,
     context: contextDir,
+    dockerfile,
     platform: /** @type {string} */ (platform),
     builder: request.builder,
     cacheTag: cacheTag === '' ? undefined : cacheTag,
@@ -264,6 +278,7 @@ function plainHttp(host, env) {
  */
 function builderCommands(plan, env) {
   const image = `${plan.repository}:${plan.tags.immutableTag}`;
+  const file = plan.dockerfile === undefined ? [] : ['--file', plan.dockerfile];
   const labels = Object.entries(plan.labels).flatMap(([key, value]) => [
     '--label',
     `${key}=${value}`,
@@ -292,6 +307,7 @@ function builderCommands(plan, env) {
         '--tag',
         image,
         ...cache,
+        ...file,
         plan.context,
       ],
       push: undefined,
@@ -299,7 +315,17 @@ function builderCommands(plan, env) {
   }
   const authfile = registry.dockerConfigPath(env);
   return {
-    build: ['buildah', 'bud', '--platform', plan.platform, ...labels, '--tag', image, plan.context],
+    build: [
+      'buildah',
+      'bud',
+      '--platform',
+      plan.platform,
+      ...labels,
+      '--tag',
+      image,
+      ...file,
+      plan.context,
+    ],
     push: [
       'buildah',
       'push',

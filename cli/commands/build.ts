@@ -34,6 +34,7 @@ export interface BuildFlags {
   readonly buildNumber?: string;
   readonly project?: string;
   readonly buildContext?: string;
+  readonly dockerfile?: string;
   readonly sourceDir?: string;
   readonly sourceUrl?: string;
   readonly platform?: string;
@@ -58,6 +59,10 @@ const FLAG_NAMES: InputNames = {
     fix: "pass --source-url <the source repository's web address> (the org.opencontainers.image.source label)",
   },
   cacheTag: { name: '--cache-tag', fix: 'pass a tag such as buildcache, or none' },
+  dockerfile: {
+    name: '--dockerfile',
+    fix: 'pass the Dockerfile to build with, e.g. incluster/Dockerfile',
+  },
   buildProject: {
     name: '--project',
     fix: 'pass --project <name of what numbers the builds>, e.g. --project jenkins:dockercoins, or no --build-number',
@@ -104,19 +109,26 @@ export async function buildCommand(
     );
   }
   const location = parseRegistryUrl(registryUrl, env);
-  const services =
-    serviceNames.length === 0
-      ? settings.config.services
-      : serviceNames.map((name) => {
-          ctx.service(name, 'build');
-          return settings.config.services.find((s) => s.name === name)!;
-        });
-  if (flags.buildContext !== undefined && services.length !== 1) {
+  if (
+    (flags.buildContext !== undefined || flags.dockerfile !== undefined) &&
+    serviceNames.length !== 1
+  ) {
     throw new UsageError(
-      `--build-context ${JSON.stringify(flags.buildContext)} is the folder of one service: name exactly one service.`,
+      `--build-context and --dockerfile are those of one image: name exactly one service.`,
       'build',
     );
   }
+  // An image the app's configuration does not name (the in-cluster deployer's own) builds with an
+  // explicit --build-context; its repository is named as a service's would be.
+  const services: { name: string; buildContext: string }[] =
+    serviceNames.length === 0
+      ? [...settings.config.services]
+      : serviceNames.map((name) => {
+          const known = settings.config.services.find((s) => s.name === name);
+          if (known !== undefined) return known;
+          if (flags.buildContext === undefined) ctx.service(name, 'build');
+          return { name, buildContext: flags.buildContext ?? '' };
+        });
 
   // The build's identity: flags, else the CI, else the checkout.
   let ci: CiBuild;
@@ -196,7 +208,8 @@ export async function buildCommand(
   }
   // Every service is checked before anything is pushed: one bad input pushes nothing at all.
   for (const service of services) {
-    const repository = `${location.host}/${ctx.repositoryOf(settings.services.find((s) => s.service === service.name)!)}`;
+    const prefix = ctx.options.repositoryPrefix;
+    const repository = `${location.host}/${prefix === undefined ? '' : `${prefix}/`}${service.name}`;
     try {
       plans.push(
         prepareBuild(
@@ -204,6 +217,7 @@ export async function buildCommand(
             service: service.name,
             repository,
             context: flags.buildContext ?? path.join(sourceDir, service.buildContext),
+            ...(flags.dockerfile === undefined ? {} : { dockerfile: flags.dockerfile }),
             platform: flags.platform ?? hostPlatform(),
             sourceUrl,
             cacheTag: flags.cacheTag,

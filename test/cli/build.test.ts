@@ -15,6 +15,7 @@ const CI_USER: RegistryUser = { username: 'ci', password: 'ci-password' };
 const NOW = new Date('2026-12-06T12:00:00Z');
 
 let buildah: Buildah;
+let base: string;
 let registry: RunningRegistry;
 let reader: RegistryReader;
 let source: string;
@@ -73,7 +74,7 @@ function succeeded(run: ShipRun): BuildOutput[] {
 
 beforeAll(async () => {
   buildah = new Buildah();
-  const base = buildah.baseImage();
+  base = buildah.baseImage();
   registry = await startRegistry({ users: [CI_USER] });
   reader = new RegistryReader(registry, CI_USER);
   source = mkdtempSync(path.join(tmpdir(), 'ship-build-source-'));
@@ -286,6 +287,41 @@ describe('ship build, with buildah and the distribution registry', () => {
     expect(run.stderr).toContain(`${IMAGE_LABELS.revision}=${commitA}`);
     expect(run.stderr).toContain(`expected to be the build of commit ${commitB}`);
     expect(await reader.tags('dockercoins/rng')).toEqual(before);
+  });
+
+  test('Given an image outside the app`s services (the deployer`s), When built with --build-context and --dockerfile, Then it is pushed and labelled as a service`s', async () => {
+    const head = commitFiles(
+      source,
+      {
+        'deployer/Dockerfile.deployer': `FROM ${base}\nCOPY app.txt /app.txt\n`,
+        'deployer/app.txt': 'the deployer\n',
+      },
+      'deployer',
+    );
+    const [result] = succeeded(
+      await shipBuild([
+        'ship-deployer',
+        '--build-context',
+        'deployer',
+        '--dockerfile',
+        'deployer/Dockerfile.deployer',
+        '--json',
+      ]),
+    );
+    expect(result).toMatchObject({ service: 'ship-deployer', built: true, tags: [tag12(head)] });
+    expect(await reader.tags('dockercoins/ship-deployer')).toEqual([tag12(head)]);
+    expect(await reader.labels('dockercoins/ship-deployer', tag12(head))).toMatchObject({
+      [IMAGE_LABELS.service]: 'ship-deployer',
+      [IMAGE_LABELS.revision]: head,
+    });
+  });
+
+  test('Given a name that is no service and no --build-context, When run, Then a usage error lists the services', async () => {
+    const run = await shipBuild(['deployer']);
+    expect(run.status).toBe(2);
+    expect(run.stderr).toMatch(
+      /"deployer" is not a service of this app .*the services are hasher, rng, webui, worker/,
+    );
   });
 
   test('Given ship build --help, Then its flags are listed', async () => {
