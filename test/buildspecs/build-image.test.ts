@@ -571,6 +571,11 @@ describe('buildspecs/build-image.yml, run locally with buildah and the distribut
       /SHIP_TOOLS is not set: .*CODEBUILD_SRC_DIR_ship_tools/,
     ],
     [
+      'SHIP_TOOLS',
+      { CODEBUILD_SRC_DIR_ship_tools: SHIMS },
+      /SHIP_TOOLS is ".*shims", which does not hold build\.js, ci\.js, image-tags\.js and registry\.js/,
+    ],
+    [
       'REGISTRY_PASSWORD',
       { REGISTRY_AUTH: 'basic', REGISTRY_USERNAME: 'ci' },
       /REGISTRY_PASSWORD is not set/,
