@@ -124,8 +124,9 @@ export function formatNotification(outcome: DeployOutcome): { subject: string; m
   return { subject: subjectLine(subject), message: `${lines.join('\n')}\n` };
 }
 
-/** The console page of a build. */
-export function buildConsoleLink(build: BuildRecord): string {
+/** The console page of a build; undefined for a build outside CodeBuild (known from its image's labels). */
+export function buildConsoleLink(build: BuildRecord): string | undefined {
+  if (build.region === undefined || build.account === undefined) return undefined;
   return (
     `https://${build.region}.console.aws.amazon.com/codesuite/codebuild/${build.account}/projects/` +
     `${encodeURIComponent(build.project)}/build/${encodeURIComponent(build.buildId)}/`
@@ -157,10 +158,11 @@ function describeTargetOutcome(target: TargetOutcome): string[] {
 }
 
 function describeBuildLinks(build: BuildRecord): string[] {
+  const link = buildConsoleLink(build);
   return [
     `Build: ${build.project}#${build.buildNumber}, commit ${build.commit.slice(0, SHORT_SHA)}, ` +
       `${build.gitRef === '' ? 'no git ref' : build.gitRef}`,
-    `  ${buildConsoleLink(build)}`,
+    ...(link === undefined ? [] : [`  ${link}`]),
     ...(build.logsLink === undefined ? [] : [`Log: ${build.logsLink}`]),
   ];
 }
