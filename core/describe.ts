@@ -207,3 +207,36 @@ function subjectLine(text: string): string {
     ? ascii
     : `${ascii.slice(0, MAX_SUBJECT_LENGTH - 3)}...`;
 }
+
+/** Which end one Deployment's verification reached. */
+export type VerifyOutcome =
+  'verified' | 'rolled-back' | 'verify-failed' | 'rollback-failed' | 'stopped';
+
+/**
+ * The notification of a deploy with its verification: the deploy's own (formatNotification)
+ * with the verdicts added, one line per Deployment, and the subject saying how it ended.
+ */
+export function formatReport(
+  notification: { readonly subject: string; readonly message: string },
+  outcomes: readonly VerifyOutcome[],
+  lines: readonly string[],
+): { subject: string; message: string } {
+  const failed = outcomes.some((o) => o === 'verify-failed' || o === 'rollback-failed');
+  const rolledBack = outcomes.includes('rolled-back');
+  const base = notification.subject;
+  const subject =
+    lines.length === 0
+      ? base
+      : failed
+        ? `${base}: FAILED verification`
+        : rolledBack
+          ? `${base}: FAILED, rolled back`
+          : outcomes.every((o) => o === 'verified')
+            ? `${base}: verified Ready`
+            : base;
+  const message =
+    lines.length === 0
+      ? notification.message
+      : `${notification.message}\n\nVerification:\n${lines.map((l) => `- ${l}`).join('\n')}`;
+  return { subject, message };
+}
