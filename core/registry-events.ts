@@ -85,6 +85,11 @@ export type EventDecision =
   | {
       readonly kind: 'ignore';
       readonly id: string;
+      readonly action: string;
+      readonly repository: string | undefined;
+      readonly tag: string | undefined;
+      readonly digest: string | undefined;
+      readonly actor: string | undefined;
       readonly reason: IgnoreReason;
       /** A sentence for the log: what the event was and why it is left alone. */
       readonly detail: string;
@@ -208,6 +213,11 @@ export function decideEvent(event: RegistryEvent, filter: EventFilter): EventDec
   const ignore = (reason: IgnoreReason, why: string): EventDecision => ({
     kind: 'ignore',
     id,
+    action,
+    repository: target.repository,
+    tag: target.tag,
+    digest: target.digest,
+    actor: event.actor,
     reason,
     detail: `${what}: ${why}`,
   });

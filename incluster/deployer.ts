@@ -221,6 +221,18 @@ export class InclusterDeployer {
       commit: build.commit,
       gitRef: build.gitRef,
     };
+    // The build's other tags come in their own pushes; only the push of the tag the build deploys
+    // acts (a tag build's commit tag arrives before its release tag, which is what deploys).
+    const planned = planBuild(build, settings.deployer);
+    if (planned.action === 'deploy' && planned.image.tag !== push.tag) {
+      this.deps.metrics.inc('skips', { reason: 'not-the-deploy-tag' });
+      log.info('push not deployed', {
+        ...fields,
+        reason: 'not-the-deploy-tag',
+        detail: `build ${build.buildId} deploys as ${planned.image.tag}; that tag's push deploys it`,
+      });
+      return;
+    }
     const outcome = await applyBuild(build, settings.deployer, {
       images: this.deps.registry,
       clusters: this.deps.clusters,

@@ -27,7 +27,7 @@ export const METRICS = {
   },
   skips: {
     name: 'ship_deployer_skips_total',
-    help: 'Builds or Deployments left as they are, by reason (not-a-deploy-ref, tag-not-deployable, already-running, older-build, paused, digest-rejected, verifying, in-progress).',
+    help: 'Builds or Deployments left as they are, by reason (not-a-deploy-ref, tag-not-deployable, already-running, older-build, paused, digest-rejected, verifying, in-progress, not-the-deploy-tag).',
   },
   failures: {
     name: 'ship_deployer_deploy_failures_total',

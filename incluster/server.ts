@@ -158,6 +158,11 @@ export function createDeployerServer(deps: ServerDeps): Server {
           metrics.inc('eventsIgnored', { reason: decision.reason });
           log.info('event ignored', {
             eventId: decision.id,
+            action: decision.action,
+            repository: decision.repository,
+            tag: decision.tag,
+            digest: decision.digest,
+            actor: decision.actor,
             reason: decision.reason,
             detail: decision.detail,
           });

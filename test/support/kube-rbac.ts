@@ -5,8 +5,9 @@ import type { KubernetesObject } from '../../lib/k8s/kustomize';
  * (the rules of https://kubernetes.io/docs/reference/access-authn-authz/rbac/): a request is allowed
  * when a binding whose subjects include the user or one of its groups grants a rule matching its
  * API group, resource, verb and name. A RoleBinding grants in its own namespace only; a rule with
- * resourceNames never matches a request without a name (a list); `*` matches anything. RBAC only
- * allows: nothing here denies.
+ * resourceNames never matches a request without a name (a list); `*` matches anything. A
+ * ServiceAccount subject is the user `system:serviceaccount:<namespace>:<name>` (its namespace
+ * defaults to the RoleBinding's). RBAC only allows: nothing here denies.
  */
 export interface RbacRequest {
   readonly user: string;
@@ -65,8 +66,11 @@ export function rbacAuthorizer(
     (o) => o.kind === 'RoleBinding' || o.kind === 'ClusterRoleBinding',
   );
   return (request) => {
+    // A service account's token authenticates as system:serviceaccount:<namespace>:<name>.
+    const account = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(request.user);
     const who = new Set([
       `User/${request.user}`,
+      ...(account === null ? [] : [`ServiceAccount/${account[1]}/${account[2]}`]),
       ...(groups[request.user] ?? []).map((g) => `Group/${g}`),
     ]);
     return bindings.some((binding) => {
@@ -74,7 +78,11 @@ export function rbacAuthorizer(
       // A RoleBinding grants within its namespace only, never on cluster-scoped requests.
       if (binding.kind === 'RoleBinding' && request.namespace !== namespace) return false;
       const subjects = (binding.subjects as Subject[] | undefined) ?? [];
-      if (!subjects.some((s) => who.has(`${s.kind}/${s.name}`))) return false;
+      const subjectKey = (s: Subject): string =>
+        s.kind === 'ServiceAccount'
+          ? `ServiceAccount/${s.namespace ?? namespace ?? ''}/${s.name}`
+          : `${s.kind}/${s.name}`;
+      if (!subjects.some((s) => who.has(subjectKey(s)))) return false;
       const roleRef = binding.roleRef as { kind: string; name: string };
       const key =
         roleRef.kind === 'Role'
