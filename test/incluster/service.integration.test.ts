@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { Socket, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -48,6 +49,10 @@ let buildah: Buildah;
 let base: string;
 let ticker: NodeJS.Timeout | undefined;
 let ciDockerConfig: string;
+/** What the webhook receiver of the test got, in order. */
+const webhooks: Record<string, unknown>[] = [];
+let webhookServer: HttpServer;
+let webhookUrl: string;
 
 // ---- the registry: our config, plus the endpoint the MANIFESTS overlay adds ----
 
@@ -120,7 +125,7 @@ class TcpProxy {
 
 // ---- the deployer ----
 
-function deployerConfig(): string {
+function deployerConfig(webhook: boolean): string {
   return stringify({
     registry: { url: `http://127.0.0.1:${proxy.port}`, pullHost: PULL_HOST },
     repositoryPrefix: '',
@@ -134,12 +139,14 @@ function deployerConfig(): string {
     rollback: true,
     // Only the pass at start runs in these cases: a restarted deployer catches up at once.
     reconcileSeconds: 3600,
+    ...(webhook ? { webhook: { format: 'json' } } : {}),
   });
 }
 
-async function startOurDeployer(): Promise<RunningDeployerProcess> {
+async function startOurDeployer(webhook: string | undefined): Promise<RunningDeployerProcess> {
   const dir = mkdtempSync(path.join(work, 'deployer-'));
-  writeFileSync(path.join(dir, 'config.yaml'), deployerConfig());
+  writeFileSync(path.join(dir, 'config.yaml'), deployerConfig(webhook !== undefined));
+  if (webhook !== undefined) writeFileSync(path.join(dir, 'webhook-url'), `${webhook}\n`);
   writeFileSync(path.join(dir, 'token'), `${TOKEN}\n`);
   writeFileSync(path.join(dir, 'ca.crt'), kube.caPem);
   writeFileSync(path.join(dir, 'sa-token'), SA_TOKEN);
@@ -150,7 +157,7 @@ async function startOurDeployer(): Promise<RunningDeployerProcess> {
     env: {
       SHIP_DEPLOYER_CONFIG: path.join(dir, 'config.yaml'),
       SHIP_NOTIFICATION_TOKEN_FILE: path.join(dir, 'token'),
-      SHIP_WEBHOOK_URL_FILE: path.join(dir, 'no-webhook'),
+      SHIP_WEBHOOK_URL_FILE: path.join(dir, 'webhook-url'),
       SHIP_KUBE_URL: kube.url,
       SHIP_KUBE_CA_FILE: path.join(dir, 'ca.crt'),
       SHIP_KUBE_TOKEN_FILE: path.join(dir, 'sa-token'),
@@ -328,6 +335,16 @@ function notify(body: string, headers: Record<string, string>): Promise<Response
   return fetch(`${deployer!.url}/v1/registry-events`, { method: 'POST', headers, body });
 }
 
+/** Waits (on real time, as a safety net only) until `value()` gives something. */
+async function until<T>(value: () => T | undefined, what: string): Promise<T> {
+  for (let waited = 0; waited < 60_000; waited += 20) {
+    const found = value();
+    if (found !== undefined) return found;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`${what} did not come within 60 s`);
+}
+
 const EVENTS_TYPE = 'application/vnd.docker.distribution.events.v1+json';
 
 beforeAll(async () => {
@@ -361,7 +378,18 @@ beforeAll(async () => {
   writeDockerConfig(ciDockerConfig, registry.host, CI);
   buildah = new Buildah();
   base = buildah.baseImage();
-  deployer = await startOurDeployer();
+  webhookServer = createHttpServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    req.on('end', () => {
+      webhooks.push(JSON.parse(body) as Record<string, unknown>);
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => webhookServer.listen(0, '127.0.0.1', () => resolve()));
+  const address = webhookServer.address();
+  webhookUrl = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}/hook`;
+  deployer = await startOurDeployer(webhookUrl);
   startClock();
 });
 
@@ -371,6 +399,7 @@ afterAll(async () => {
   await proxy?.down();
   await registry?.stop();
   await kube?.stop();
+  await new Promise((resolve) => webhookServer?.close(resolve));
 });
 
 // The cases run in order: each leaves the cluster as the next one expects (hasher verified in
@@ -404,6 +433,19 @@ test('a push to the build branch deploys to staging and is verified Ready; produ
   expect(
     await deployer!.metric('ship_deployer_time_to_ready_seconds_count'),
   ).toBeGreaterThanOrEqual(1);
+  // The webhook got the build's report: the SNS message's subject and text, and the verdict.
+  const report = await until(() => webhooks.find((w) => w.commit === built.commit), 'the report');
+  expect(report).toMatchObject({
+    service: 'hasher',
+    outcome: 'applied',
+    verifications: ['verified'],
+    digest: built.digest,
+  });
+  expect(report?.subject).toBe(
+    `DockerCoins deploy: hasher ${built.commitTag} to staging: verified Ready`,
+  );
+  expect(report?.message).toMatch(/Build: github\/dockercoins#1, commit /);
+  expect(report?.message).toMatch(/Verification:\n- staging\/hasher: verified Ready/);
 });
 
 test('a release tag deploys to the release environment (production), pinned by digest', async () => {
@@ -572,14 +614,17 @@ test('the registry down while labels are read: retried, then deployed', async ()
 });
 
 test('a notification lost (the deployer down at push time, the registry restarted) is caught up by the reconcile loop', async () => {
-  await deployer!.stop();
+  const logs = deployer!.logs;
+  expect(await deployer!.stop()).toBe(0);
+  expect(logs.some(is('stopped', { signal: 'SIGTERM' }))).toBe(true);
   deployer = undefined;
   const built = build('rng', { kind: 'branch', name: 'main' }, 7);
   // The registry keeps undelivered events in memory only: a restart drops them.
   const dataDir = registry.dataDir;
   await registry.stop();
   registry = await startOurRegistry(dataDir);
-  deployer = await startOurDeployer();
+  // This time the webhook is down: counted and logged, no effect on the deploy.
+  deployer = await startOurDeployer(`http://127.0.0.1:${await freePort()}/hook`);
   const reconcile = await waitFor('reconcile', { service: 'rng', environment: 'staging' }, 0);
   expect(reconcile.tag).toBe(built.commitTag);
   expect(reconcile.result).toBe('queued');
@@ -593,4 +638,31 @@ test('a notification lost (the deployer down at push time, the registry restarte
   expect(imageOf(STAGING, 'rng')).toBe(pinned(built));
   // Everything else was up to date (or paused, rejected): nothing else was submitted.
   expect(deployer.logs.filter(is('reconcile'))).toHaveLength(1);
+  await waitFor('webhook failed', { tag: built.commitTag }, 0);
+  expect(await deployer.metric('ship_deployer_webhooks_total{result="failed"}')).toBe(1);
+  expect(await deployer.metric('ship_deployer_reconciles_total{result="ok"}')).toBe(1);
+  expect(await deployer.metric('ship_deployer_last_reconcile_timestamp_seconds')).toBeGreaterThan(
+    0,
+  );
+});
+
+test('/healthz, /readyz and /metrics answer as the probes and Prometheus expect', async () => {
+  expect((await fetch(`${deployer!.url}/healthz`)).status).toBe(200);
+  expect((await fetch(`${deployer!.url}/readyz`)).status).toBe(200);
+  const metrics = await fetch(`${deployer!.url}/metrics`);
+  expect(metrics.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
+  const text = await metrics.text();
+  for (const name of [
+    'ship_deployer_events_received_total',
+    'ship_deployer_deploys_total',
+    'ship_deployer_skips_total',
+    'ship_deployer_verdicts_total',
+    'ship_deployer_rollbacks_total',
+  ]) {
+    expect(text).toContain(`# TYPE ${name} counter`);
+  }
+  expect(text).toContain('# TYPE ship_deployer_time_to_ready_seconds histogram');
+  expect(text).toMatch(/^ship_deployer_time_to_ready_seconds_bucket\{le="\+Inf"\} 1$/m);
+  expect((await fetch(`${deployer!.url}/v1/registry-events`)).status).toBe(405);
+  expect((await fetch(`${deployer!.url}/nothing`)).status).toBe(404);
 });
