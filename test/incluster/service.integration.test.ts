@@ -49,6 +49,8 @@ let buildah: Buildah;
 let base: string;
 let ticker: NodeJS.Timeout | undefined;
 let ciDockerConfig: string;
+/** The build the reconcile case deploys (the duplicate case sends its event again). */
+let caughtUp: Built | undefined;
 /** What the webhook receiver of the test got, in order. */
 const webhooks: Record<string, unknown>[] = [];
 let webhookServer: HttpServer;
@@ -619,6 +621,7 @@ test('a notification lost (the deployer down at push time, the registry restarte
   expect(logs.some(is('stopped', { signal: 'SIGTERM' }))).toBe(true);
   deployer = undefined;
   const built = build('rng', { kind: 'branch', name: 'main' }, 7);
+  caughtUp = built;
   // The registry keeps undelivered events in memory only: a restart drops them.
   const dataDir = registry.dataDir;
   await registry.stop();
@@ -665,4 +668,38 @@ test('/healthz, /readyz and /metrics answer as the probes and Prometheus expect'
   expect(text).toMatch(/^ship_deployer_time_to_ready_seconds_bucket\{le="\+Inf"\} 1$/m);
   expect((await fetch(`${deployer!.url}/v1/registry-events`)).status).toBe(405);
   expect((await fetch(`${deployer!.url}/nothing`)).status).toBe(404);
+});
+
+test('the same event twice: handled once; the build already running is skipped, nothing patched', async () => {
+  const built = caughtUp!;
+  const before = live(STAGING, 'rng').metadata.generation;
+  const envelope = JSON.stringify({
+    events: [
+      {
+        id: 'replayed-1',
+        timestamp: new Date().toISOString(),
+        action: 'push',
+        target: {
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          digest: built.digest,
+          repository: 'rng',
+          tag: built.commitTag,
+        },
+      },
+    ],
+  });
+  const auth = { authorization: `Bearer ${TOKEN}`, 'content-type': EVENTS_TYPE };
+  const from = deployer!.logs.length;
+  expect((await notify(envelope, auth)).status).toBe(202);
+  const second = await notify(envelope, auth);
+  expect(second.status).toBe(202);
+  expect(await second.json()).toEqual({ accepted: 1, queued: 0, ignored: 1 });
+  await waitFor('event ignored', { eventId: 'replayed-1', reason: 'duplicate' }, from);
+  const plan = await waitFor(
+    'plan',
+    { eventId: 'replayed-1', deployment: 'rng', environment: 'staging' },
+    from,
+  );
+  expect(plan).toMatchObject({ action: 'skip', reason: 'already-running' });
+  expect(live(STAGING, 'rng').metadata.generation).toBe(before);
 });
