@@ -160,7 +160,17 @@ export async function start(env: NodeJS.ProcessEnv, log: Logger): Promise<Runnin
     env,
     warn: (line) => log.warn('registry client', { detail: line }),
   });
-  const clusters = await createClusterConnector(kubeAccess(env));
+  const access = kubeAccess(env);
+  let clusters: Awaited<ReturnType<typeof createClusterConnector>>;
+  try {
+    clusters = await createClusterConnector(access);
+  } catch (error) {
+    throw new StartupError(
+      `the Kubernetes API client cannot be made (${access.endpoint}, CA ${access.caFile}, ${INCLUSTER_ENV.kubeCaFile}): ` +
+        `${(error as Error).message}. In the cluster, mount the service account token (automountServiceAccountToken); ` +
+        `out of it, set ${INCLUSTER_ENV.kubeUrl}, ${INCLUSTER_ENV.kubeCaFile} and ${INCLUSTER_ENV.kubeTokenFile}.`,
+    );
+  }
   const onRetry =
     (what: string) =>
     (error: Error, attempt: number, delayMs: number): void =>

@@ -53,6 +53,8 @@ export interface RunningDeployerProcess {
   waitForLog(match: (line: LogLine) => boolean, what: string, from?: number): Promise<LogLine>;
   /** The value of a metric series in /metrics (`name{labels}` as exposed), 0 when absent. */
   metric(series: string): Promise<number>;
+  /** Resolves with the exit code when the process ends by itself (or after stop()). */
+  readonly exited: Promise<number | null>;
   /** SIGTERM and wait for the exit; resolves to the exit code. */
   stop(): Promise<number | null>;
   readonly child: ChildProcess;
@@ -152,6 +154,7 @@ export async function startDeployer(
     logs,
     output: () => other,
     child,
+    exited,
     waitForLog,
     metric: async (series) => {
       const text = await (await fetch(`${url}/metrics`)).text();
