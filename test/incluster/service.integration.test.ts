@@ -127,7 +127,7 @@ class TcpProxy {
 
 // ---- the deployer ----
 
-function deployerConfig(webhook: boolean): string {
+function deployerConfig(webhook: boolean, reconcileSeconds: number): string {
   return stringify({
     registry: { url: `http://127.0.0.1:${proxy.port}`, pullHost: PULL_HOST },
     repositoryPrefix: '',
@@ -139,15 +139,24 @@ function deployerConfig(webhook: boolean): string {
     ],
     verify: { deadlineSeconds: 300, pollSeconds: 0.1 },
     rollback: true,
-    // Only the pass at start runs in these cases: a restarted deployer catches up at once.
-    reconcileSeconds: 3600,
+    reconcileSeconds,
     ...(webhook ? { webhook: { format: 'json' } } : {}),
   });
 }
 
-async function startOurDeployer(webhook: string | undefined): Promise<RunningDeployerProcess> {
+/**
+ * Starts the deployer from its bundle. `reconcileSeconds` 3600: only the pass at start runs in
+ * the cases that do not test the loop (a restarted deployer catches up at once).
+ */
+async function startOurDeployer(
+  webhook: string | undefined,
+  reconcileSeconds = 3600,
+): Promise<RunningDeployerProcess> {
   const dir = mkdtempSync(path.join(work, 'deployer-'));
-  writeFileSync(path.join(dir, 'config.yaml'), deployerConfig(webhook !== undefined));
+  writeFileSync(
+    path.join(dir, 'config.yaml'),
+    deployerConfig(webhook !== undefined, reconcileSeconds),
+  );
   if (webhook !== undefined) writeFileSync(path.join(dir, 'webhook-url'), `${webhook}\n`);
   writeFileSync(path.join(dir, 'token'), `${TOKEN}\n`);
   writeFileSync(path.join(dir, 'ca.crt'), kube.caPem);
@@ -302,6 +311,8 @@ function build(
 }
 
 function retag(service: string, from: string, to: readonly string[]): void {
+  // The registry's port changes when a case restarts it.
+  writeDockerConfig(ciDockerConfig, registry.host, CI);
   const result = spawnSync(
     process.execPath,
     [
@@ -377,7 +388,6 @@ beforeAll(async () => {
   proxy = new TcpProxy(await freePort(), () => Number(registry.host.split(':')[1]));
   await proxy.up();
   ciDockerConfig = path.join(work, 'ci-docker');
-  writeDockerConfig(ciDockerConfig, registry.host, CI);
   buildah = new Buildah();
   base = buildah.baseImage();
   webhookServer = createHttpServer((req, res) => {
@@ -702,4 +712,39 @@ test('the same event twice: handled once; the build already running is skipped, 
   );
   expect(plan).toMatchObject({ action: 'skip', reason: 'already-running' });
   expect(live(STAGING, 'rng').metadata.generation).toBe(before);
+});
+
+test('a deploy failed by a transient API error is retried by the periodic reconcile loop', async () => {
+  await deployer!.stop();
+  deployer = await startOurDeployer(undefined, 1);
+  await waitFor('reconcile done', {}, 0);
+  const from = deployer.logs.length;
+  // Every PATCH try of the event path (4, core/retry.ts) gets 503: a transient failure.
+  kube.failNext(4, 503, { method: 'PATCH', namespace: STAGING });
+  const built = build('hasher', { kind: 'branch', name: 'main' }, 3);
+  // The notification's push fails (and, were the loop first, its own try would): either way the
+  // failure says the loop retries, and a later pass of the loop deploys and verifies it.
+  const failed = await deployer.waitForLog(
+    (l) => l.msg === 'deploy' && l.tag === built.commitTag && l.retry !== undefined,
+    'the transient failure',
+    from,
+  );
+  expect(failed.summary).toMatch(/failed staging\/hasher \(transient\)/);
+  expect(failed.retry).toMatch(/the reconcile loop tries again within 1 s/);
+  const after = deployer.logs.indexOf(failed);
+  const retried = await waitFor(
+    'reconcile',
+    { service: 'hasher', tag: built.commitTag, result: 'queued' },
+    after,
+  );
+  expect(retried.environment).toBe('staging');
+  const verdict = await waitFor(
+    'verdict',
+    { deployment: 'hasher', environment: 'staging', tag: built.commitTag },
+    after,
+  );
+  expect(verdict.source).toBe('reconcile');
+  expect(verdict.outcome).toBe('verified');
+  expect(imageOf(STAGING, 'hasher')).toBe(pinned(built));
+  expect(await deployer.metric('ship_deployer_deploy_failures_total{reason="transient"}')).toBe(1);
 });
