@@ -116,11 +116,6 @@ export class InclusterDeployer {
     return 'queued';
   }
 
-  /** Whether the work is done: nothing queued or handled (tests and shutdown wait for it). */
-  get idle(): boolean {
-    return this.queue.length === 0 && this.running === 0;
-  }
-
   /**
    * Stops: takes nothing more, drops what is queued (the reconcile loop of the next pod finds
    * it), abandons verifications between two checks (their lease lets the next pod take them) and
@@ -138,11 +133,6 @@ export class InclusterDeployer {
     this.deps.metrics.set('queued', 0);
     this.abort.abort();
     await Promise.allSettled([...this.tasks]);
-  }
-
-  /** Resolves when nothing is queued or running. */
-  async settled(): Promise<void> {
-    while (this.tasks.size > 0) await Promise.allSettled([...this.tasks]);
   }
 
   private pump(): void {

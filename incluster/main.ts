@@ -176,14 +176,22 @@ export async function start(env: NodeJS.ProcessEnv, log: Logger): Promise<Runnin
     (error: Error, attempt: number, delayMs: number): void =>
       log.warn('retrying', { what, attempt, delayMs, reason: error.message });
   const execution = `incluster:${env.HOSTNAME || 'ship-deployer'}`;
+  // Waits between retries end at shutdown, so a retrying read cannot outlast the pod's grace.
+  const stopping = new AbortController();
+  const sleep = (ms: number): Promise<void> => abortableSleep(ms, stopping.signal);
   const deployer = new InclusterDeployer({
     settings,
     registry,
     clusters,
-    retry: createRetry({ onRetry: onRetry('kubernetes') }),
+    retry: createRetry({ sleep, onRetry: onRetry('kubernetes') }),
     // The registry client retries each request itself (4 tries, about 2 s); these tries span a
     // registry restart (about half a minute).
-    registryRetry: createRetry({ attempts: 6, baseDelayMs: 1000, onRetry: onRetry('registry') }),
+    registryRetry: createRetry({
+      attempts: 6,
+      baseDelayMs: 1000,
+      sleep,
+      onRetry: onRetry('registry'),
+    }),
     now: () => new Date(),
     sleep: abortableSleep,
     log,
@@ -252,6 +260,7 @@ export async function start(env: NodeJS.ProcessEnv, log: Logger): Promise<Runnin
     deployer,
     stop: async () => {
       ready = false;
+      stopping.abort();
       stopReconcile.abort();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
