@@ -65,15 +65,14 @@ function registryConfig(): Record<string, unknown> {
   // The debug port serves health probes in the pod; two registries here must not share it.
   delete config.http.debug;
   config.log = { level: 'warn', formatter: 'text' };
+  // The endpoint exactly as the contract gives it (k8s/registry's notifications overlay), but for
+  // the URL: the deployer listens on 127.0.0.1 here.
   config.notifications = {
     endpoints: [
       {
         name: 'ship-deployer',
         url: `http://127.0.0.1:${deployerPort}/v1/registry-events`,
         headers: { Authorization: [`Bearer ${TOKEN}`] },
-        timeout: '2s',
-        threshold: 3,
-        backoff: '1s',
         ignoredmediatypes: ['application/octet-stream'],
       },
     ],
