@@ -45,6 +45,11 @@ export interface Push {
   readonly tag: string;
   readonly digest: string;
   readonly source: 'notification' | 'reconcile';
+  /**
+   * When the notification arrived (or the reconcile pass found it): the build record's
+   * `finishedAt`, so the deploy latency and time to Ready count from it.
+   */
+  readonly receivedAt: Date;
   /** The registry event's id (notifications). */
   readonly eventId?: string;
 }
@@ -185,7 +190,7 @@ export class InclusterDeployer {
         tag: push.tag,
         digest: push.digest,
         labels,
-        seenAt: this.deps.now(),
+        seenAt: push.receivedAt,
         releaseTagPattern: settings.releaseTagPattern,
       });
     } catch (error) {
@@ -250,6 +255,21 @@ export class InclusterDeployer {
       outcome: outcome.kind,
       ...(outcome.kind === 'skipped' ? { reason: outcome.reason } : {}),
       summary: describeOutcome(outcome),
+      ...(outcome.kind === 'applied'
+        ? {
+            deployed: outcome.targets.flatMap((t) =>
+              t.status === 'deployed'
+                ? [
+                    {
+                      environment: t.ref.environment.name,
+                      deployment: t.ref.target.deployment,
+                      latencyMs: t.latencyMs,
+                    },
+                  ]
+                : [],
+            ),
+          }
+        : {}),
       ...(needsRetry(outcome)
         ? {
             retry: `a transient failure: the reconcile loop tries again within ${settings.reconcileSeconds} s`,
@@ -451,6 +471,7 @@ export class InclusterDeployer {
           tag: candidate.tag,
           digest: candidate.digest,
           source: 'reconcile',
+          receivedAt: candidate.build.finishedAt,
         });
         log.info('reconcile', {
           service: service.service,
@@ -488,7 +509,14 @@ export class InclusterDeployer {
     ): Promise<void> => {
       const digest = await this.deps.registryRetry(() => registry.digest(repository, tag));
       if (digest === undefined) return;
-      const build = await this.buildOf({ service, repository, tag, digest, source: 'reconcile' });
+      const build = await this.buildOf({
+        service,
+        repository,
+        tag,
+        digest,
+        source: 'reconcile',
+        receivedAt: this.deps.now(),
+      });
       if (build === undefined) return;
       candidates.push({ tag: deployTag?.(build) ?? tag, build, digest });
     };

@@ -149,6 +149,7 @@ export function createDeployerServer(deps: ServerDeps): Server {
         refuse(req, res, 400, 'malformed', error.message);
         return;
       }
+      const receivedAt = new Date();
       const counts = { queued: 0, ignored: 0 };
       for (const event of events) {
         metrics.inc('eventsReceived');
@@ -174,6 +175,7 @@ export function createDeployerServer(deps: ServerDeps): Server {
           tag: decision.tag,
           digest: decision.digest,
           source: 'notification',
+          receivedAt,
           eventId: decision.id,
         });
         const fields = {

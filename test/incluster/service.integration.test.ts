@@ -422,6 +422,10 @@ test('a push to the build branch deploys to staging and is verified Ready; produ
   const verdict = await waitFor('verdict', { deployment: 'hasher', environment: 'staging' }, from);
   expect(verdict.outcome).toBe('verified');
   expect(imageOf(STAGING, 'hasher')).toBe(pinned(built));
+  const deployed = await waitFor('deploy', { source: 'notification', tag: built.commitTag }, from);
+  expect(deployed.deployed).toEqual([
+    { environment: 'staging', deployment: 'hasher', latencyMs: expect.any(Number) as number },
+  ]);
   const annotations = live(STAGING, 'hasher').metadata.annotations ?? {};
   expect(annotations[ANNOTATIONS.verifiedImage]).toBe(pinned(built));
   expect(annotations[ANNOTATIONS.deployedBy]).toBe('deployer');
