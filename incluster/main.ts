@@ -7,6 +7,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
+import { RegistryError, isLoopback, readDockerCredentials } from '../core/registry';
 import { createRetry } from '../core/retry';
 import { createClusterConnector, createRegistryReader, createWebhookSender } from './adapters';
 import { InclusterDeployer } from './deployer';
@@ -97,6 +98,36 @@ function kubeAccess(env: NodeJS.ProcessEnv): {
   };
 }
 
+/**
+ * The registry credential, checked at start rather than at the first push: readable, and not to
+ * be sent over plain HTTP off this machine unless REGISTRY_PLAIN_HTTP_CREDENTIALS=allow says so
+ * (core/registry.js would refuse every request).
+ */
+function checkRegistryCredential(
+  registry: { readonly url: string; readonly host: string },
+  env: NodeJS.ProcessEnv,
+): void {
+  let credentials: ReturnType<typeof readDockerCredentials>;
+  try {
+    credentials = readDockerCredentials(registry.host, env);
+  } catch (error) {
+    if (!(error instanceof RegistryError)) throw error;
+    throw new StartupError(`the registry credential (DOCKER_CONFIG): ${error.message}`);
+  }
+  if (
+    credentials !== undefined &&
+    registry.url.startsWith('http:') &&
+    !isLoopback(registry.host) &&
+    env.REGISTRY_PLAIN_HTTP_CREDENTIALS !== 'allow'
+  ) {
+    throw new StartupError(
+      `registry.url is ${registry.url}, plain HTTP, and ${credentials.source} holds a credential for ${registry.host}: ` +
+        'it would travel unencrypted, so the registry client refuses to send it. Set REGISTRY_PLAIN_HTTP_CREDENTIALS=allow ' +
+        "on the deployer (the traffic stays on the cluster's pod network), or serve the registry with TLS and write https:// in registry.url.",
+    );
+  }
+}
+
 const abortableSleep = (ms: number, signal: AbortSignal): Promise<void> =>
   new Promise((resolve) => {
     if (signal.aborted) {
@@ -152,6 +183,8 @@ export async function start(env: NodeJS.ProcessEnv, log: Logger): Promise<Runnin
       fix: 'create the Secret ship-deployer-webhook with key url, or remove webhook from the config',
     });
   }
+
+  checkRegistryCredential(settings.registry, env);
 
   const metrics = new Metrics();
   const registry = createRegistryReader({

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
@@ -37,6 +37,19 @@ const base = (): Record<string, string> => ({
   SHIP_KUBE_TOKEN_FILE: file('sa-token', 'x'),
 });
 
+/** A registry reached over plain HTTP by its Service name, and a credential for it. */
+function plainHttp(): Record<string, string> {
+  mkdirSync(path.join(dir, 'docker'), { recursive: true });
+  const auth = Buffer.from('ship-deployer:secret').toString('base64');
+  file('docker/config.json', JSON.stringify({ auths: { 'registry.registry.svc:5000': { auth } } }));
+  const registry = { url: 'http://registry.registry.svc:5000', pullHost: '127.0.0.1:30500' };
+  return {
+    ...base(),
+    SHIP_DEPLOYER_CONFIG: file('plain.yaml', stringify({ ...CONFIG, registry })),
+    DOCKER_CONFIG: path.join(dir, 'docker'),
+  };
+}
+
 test.each<[string, () => Record<string, string>, RegExp, string | undefined]>([
   [
     'an invalid config file names the key',
@@ -73,6 +86,18 @@ test.each<[string, () => Record<string, string>, RegExp, string | undefined]>([
       return env;
     },
     /neither SHIP_KUBE_URL nor KUBERNETES_SERVICE_HOST is set/,
+    undefined,
+  ],
+  [
+    'a registry credential for plain HTTP off this machine, not allowed',
+    () => plainHttp(),
+    /plain HTTP, and .*config\.json holds a credential for registry\.registry\.svc:5000.*REGISTRY_PLAIN_HTTP_CREDENTIALS=allow/,
+    undefined,
+  ],
+  [
+    'the same, allowed: the credential check passes (the next check, the cluster CA, speaks)',
+    () => ({ ...plainHttp(), REGISTRY_PLAIN_HTTP_CREDENTIALS: 'allow' }),
+    /Kubernetes API client cannot be made/,
     undefined,
   ],
   [
