@@ -751,3 +751,34 @@ test('a deploy failed by a transient API error is retried by the periodic reconc
   expect(imageOf(STAGING, 'hasher')).toBe(pinned(built));
   expect(await deployer.metric('ship_deployer_deploy_failures_total{reason="transient"}')).toBe(1);
 });
+
+test('SIGTERM during a verification abandons it, keeping its lease; the same pod started again resumes it', async () => {
+  await deployer!.stop();
+  deployer = await startOurDeployer(undefined);
+  const from = deployer.logs.length;
+  const built = build('worker', { kind: 'branch', name: 'main' }, 7);
+  // Running, never Ready: the verification goes on until the deployer is stopped.
+  kube.setFate(pinned(built), { kind: 'never-ready' });
+  await waitFor('deploy', { source: 'notification', tag: built.commitTag }, from);
+  const logs = deployer.logs;
+  expect(await deployer.stop()).toBe(0);
+  expect(
+    logs.some(is('verification abandoned', { deployment: 'worker', tag: built.commitTag })),
+  ).toBe(true);
+  const record = JSON.parse(
+    live(STAGING, 'worker').metadata.annotations?.[ANNOTATIONS.verification] ?? '{}',
+  ) as Record<string, unknown>;
+  expect(record).toMatchObject({
+    state: 'verifying',
+    execution: 'incluster:ship-deployer-test',
+    digest: built.digest,
+  });
+  // The pods become Ready; the restarted deployer (same pod name, so the same owner) takes the
+  // verification again at its first reconcile pass.
+  kube.setFate(pinned(built), undefined);
+  deployer = await startOurDeployer(undefined);
+  const verdict = await waitFor('verdict', { deployment: 'worker', tag: built.commitTag }, 0);
+  expect(verdict).toMatchObject({ source: 'reconcile', outcome: 'verified' });
+  const plan = await waitFor('plan', { deployment: 'worker', tag: built.commitTag }, 0);
+  expect(plan.action).toBe('lease');
+});
