@@ -9,7 +9,12 @@ import { ANNOTATIONS } from '../../lib/deployer-contract';
 import { IMAGE_LABELS, computeTags } from '../../core/image-tags';
 import { REPO_ROOT } from '../support/app';
 import { Buildah, fixtureContext } from '../support/buildah';
-import { startDeployer, type LogLine, type RunningDeployerProcess } from '../support/incluster';
+import {
+  registryConfigWithNotifications,
+  startDeployer,
+  type LogLine,
+  type RunningDeployerProcess,
+} from '../support/incluster';
 import {
   startKubeApiServer,
   type KubeApiServer,
@@ -56,33 +61,11 @@ const webhooks: Record<string, unknown>[] = [];
 let webhookServer: HttpServer;
 let webhookUrl: string;
 
-// ---- the registry: our config, plus the endpoint the MANIFESTS overlay adds ----
-
-function registryConfig(): Record<string, unknown> {
-  const config = parse(
-    readFileSync(path.join(REPO_ROOT, 'k8s/registry/base/config.yml'), 'utf8'),
-  ) as Record<string, unknown> & { http: Record<string, unknown> };
-  // The debug port serves health probes in the pod; two registries here must not share it.
-  delete config.http.debug;
-  config.log = { level: 'warn', formatter: 'text' };
-  // The endpoint exactly as the contract gives it (k8s/registry's notifications overlay), but for
-  // the URL: the deployer listens on 127.0.0.1 here.
-  config.notifications = {
-    endpoints: [
-      {
-        name: 'ship-deployer',
-        url: `http://127.0.0.1:${deployerPort}/v1/registry-events`,
-        headers: { Authorization: [`Bearer ${TOKEN}`] },
-        ignoredmediatypes: ['application/octet-stream'],
-      },
-    ],
-  };
-  return config;
-}
+// ---- the registry: our config, plus the endpoint to the deployer ----
 
 async function startOurRegistry(dataDir?: string): Promise<RunningRegistry> {
   return startRegistry({
-    config: registryConfig(),
+    config: registryConfigWithNotifications(deployerPort, TOKEN),
     users: [CI, DEPLOYER],
     ...(dataDir === undefined ? {} : { dataDir }),
   });

@@ -1,8 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { BuildOptions } from 'esbuild';
+import { parse } from 'yaml';
 import { REPO_ROOT } from './app';
 import { freePort } from './registry';
 
@@ -13,6 +14,35 @@ import { freePort } from './registry';
  * on a free port of 127.0.0.1. Its JSON log lines are kept for assertions.
  */
 export const INCLUSTER_ENTRY = path.join(REPO_ROOT, 'incluster', 'main.ts');
+
+/**
+ * The registry configuration of k8s/registry/base/config.yml with the notifications endpoint of
+ * the deployer, exactly as the contract gives it but for the URL (the deployer listens on
+ * 127.0.0.1:`deployerPort` here). For startRegistry (test/support/registry.ts), which adapts the
+ * listen address, storage and htpasswd path.
+ */
+export function registryConfigWithNotifications(
+  deployerPort: number,
+  token: string,
+): Record<string, unknown> {
+  const config = parse(
+    readFileSync(path.join(REPO_ROOT, 'k8s/registry/base/config.yml'), 'utf8'),
+  ) as Record<string, unknown> & { http: Record<string, unknown> };
+  // The debug port serves health probes in the pod; registries started here must not share it.
+  delete config.http.debug;
+  config.log = { level: 'warn', formatter: 'text' };
+  config.notifications = {
+    endpoints: [
+      {
+        name: 'ship-deployer',
+        url: `http://127.0.0.1:${deployerPort}/v1/registry-events`,
+        headers: { Authorization: [`Bearer ${token}`] },
+        ignoredmediatypes: ['application/octet-stream'],
+      },
+    ],
+  };
+  return config;
+}
 
 let bundled: string | undefined;
 
