@@ -132,6 +132,8 @@ async function checkImage(
     // again, kept in the dead-letter queue rather than dropped.
     return { reason: 'transient', detail: unexpected(error) };
   }
+  // A build known from a registry's labels (no CodeBuild ARN) was read from that registry, not ECR.
+  const registry = build.buildArn === undefined ? 'the registry' : 'ECR';
   for (const [index, tag] of tags.entries()) {
     const digest = digests[index];
     const where = `${build.repositoryUri}:${tag}`;
@@ -139,7 +141,7 @@ async function checkImage(
       return {
         reason: 'image-missing',
         detail:
-          `${where} does not exist in ECR, although build ${build.buildId} reported pushing it ` +
+          `${where} does not exist in ${registry}, although build ${build.buildId} reported pushing it ` +
           `(${build.digest}). Nothing was patched. Check the repository's lifecycle rules and the ` +
           `build's log; rebuild the commit to push it again.`,
       };
@@ -148,7 +150,7 @@ async function checkImage(
       return {
         reason: 'image-mismatch',
         detail:
-          `${where} points at ${digest} in ECR, but build ${build.buildId} pushed ${build.digest}. ` +
+          `${where} points at ${digest} in ${registry}, but build ${build.buildId} pushed ${build.digest}. ` +
           `Nothing was patched: the tag no longer names what was built. Find out who retagged it ` +
           `(ECR is set to immutable tags for commits and releases).`,
       };

@@ -124,8 +124,9 @@ export function formatNotification(outcome: DeployOutcome): { subject: string; m
   return { subject: subjectLine(subject), message: `${lines.join('\n')}\n` };
 }
 
-/** The console page of a build. */
-export function buildConsoleLink(build: BuildRecord): string {
+/** The console page of a build; undefined for a build outside CodeBuild (known from its image's labels). */
+export function buildConsoleLink(build: BuildRecord): string | undefined {
+  if (build.region === undefined || build.account === undefined) return undefined;
   return (
     `https://${build.region}.console.aws.amazon.com/codesuite/codebuild/${build.account}/projects/` +
     `${encodeURIComponent(build.project)}/build/${encodeURIComponent(build.buildId)}/`
@@ -157,10 +158,11 @@ function describeTargetOutcome(target: TargetOutcome): string[] {
 }
 
 function describeBuildLinks(build: BuildRecord): string[] {
+  const link = buildConsoleLink(build);
   return [
     `Build: ${build.project}#${build.buildNumber}, commit ${build.commit.slice(0, SHORT_SHA)}, ` +
       `${build.gitRef === '' ? 'no git ref' : build.gitRef}`,
-    `  ${buildConsoleLink(build)}`,
+    ...(link === undefined ? [] : [`  ${link}`]),
     ...(build.logsLink === undefined ? [] : [`Log: ${build.logsLink}`]),
   ];
 }
@@ -204,4 +206,37 @@ function subjectLine(text: string): string {
   return ascii.length <= MAX_SUBJECT_LENGTH
     ? ascii
     : `${ascii.slice(0, MAX_SUBJECT_LENGTH - 3)}...`;
+}
+
+/** Which end one Deployment's verification reached. */
+export type VerifyOutcome =
+  'verified' | 'rolled-back' | 'verify-failed' | 'rollback-failed' | 'stopped';
+
+/**
+ * The notification of a deploy with its verification: the deploy's own (formatNotification)
+ * with the verdicts added, one line per Deployment, and the subject saying how it ended.
+ */
+export function formatReport(
+  notification: { readonly subject: string; readonly message: string },
+  outcomes: readonly VerifyOutcome[],
+  lines: readonly string[],
+): { subject: string; message: string } {
+  const failed = outcomes.some((o) => o === 'verify-failed' || o === 'rollback-failed');
+  const rolledBack = outcomes.includes('rolled-back');
+  const base = notification.subject;
+  const subject =
+    lines.length === 0
+      ? base
+      : failed
+        ? `${base}: FAILED verification`
+        : rolledBack
+          ? `${base}: FAILED, rolled back`
+          : outcomes.every((o) => o === 'verified')
+            ? `${base}: verified Ready`
+            : base;
+  const message =
+    lines.length === 0
+      ? notification.message
+      : `${notification.message}\n\nVerification:\n${lines.map((l) => `- ${l}`).join('\n')}`;
+  return { subject, message };
 }

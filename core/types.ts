@@ -8,20 +8,30 @@ import type { DeployTarget, EnvironmentSettings } from '../lib/deployer-contract
 
 // ---- a finished build ----
 
-/** Which build an event is about, readable from any event that passed parse. */
+/**
+ * Which build an event is about, readable from any event that passed parse. A CodeBuild build has
+ * all of it; a build known only from its image's labels (the in-cluster deployer, any CI) has no
+ * ARN, region or account: those are undefined, never made up.
+ */
 export interface BuildIdentity {
-  /** The build ARN, `arn:aws:codebuild:<region>:<account>:build/<project>:<uuid>`. */
-  readonly buildArn: string;
-  /** `<project>:<uuid>`, what BatchGetBuilds and the console call the build id. */
+  /** The build ARN, `arn:aws:codebuild:<region>:<account>:build/<project>:<uuid>`; undefined outside CodeBuild. */
+  readonly buildArn: string | undefined;
+  /**
+   * `<project>:<uuid>`, what BatchGetBuilds and the console call the build id; for a build known
+   * from its image's labels, `<project>#<number>`.
+   */
   readonly buildId: string;
+  /** The CodeBuild project, or the image's `io.dockercoins.ship.build-project` label. */
   readonly project: string;
   /** Our service built by that project. */
   readonly service: string;
   /** CodeBuild's build number for the project: orders builds of one project. */
   readonly buildNumber: number;
-  readonly region: string;
-  readonly account: string;
-  /** When the build finished (the event's `time`). */
+  /** The AWS region of the CodeBuild build; undefined outside CodeBuild. */
+  readonly region: string | undefined;
+  /** The AWS account of the CodeBuild build; undefined outside CodeBuild. */
+  readonly account: string | undefined;
+  /** When the build finished (the event's `time`; for a build known from labels, when its push was seen). */
   readonly finishedAt: Date;
   /** The CloudWatch Logs deep link of the build, when the event carries one. */
   readonly logsLink: string | undefined;
@@ -33,7 +43,7 @@ export interface BuildRecord extends BuildIdentity {
   readonly repositoryUri: string;
   /** The repository name, e.g. `dockercoins/hasher`. */
   readonly repository: string;
-  /** The ECR registry id (account) of the repository. */
+  /** The registry of the repository: the ECR registry id (account), or the distribution registry's host. */
   readonly registryId: string;
   /** The immutable tag: 12-hex commit tag, or `pr-<n>-<sha7>`. */
   readonly imageTag: string;

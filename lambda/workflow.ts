@@ -37,7 +37,8 @@ export interface WorkflowBuild {
   readonly buildNumber: number;
   readonly commit: string;
   readonly imageTag: string;
-  readonly buildArn: string;
+  /** Always set: the Deploy step's builds come from CodeBuild events (core/types.ts BuildIdentity). */
+  readonly buildArn: string | undefined;
   readonly finishedAt: string;
 }
 

@@ -16,7 +16,6 @@ import {
   tagNotDeployable,
   type PlanOptions,
 } from '../../core/plan';
-import { applyRollback, recordVerdict } from '../../core/rollback';
 import type {
   Deployment,
   DesiredImage,
@@ -24,7 +23,8 @@ import type {
   TargetRef,
   VerifyTarget,
 } from '../../core/types';
-import { check, describeVerdict, type FailureStrike, type Verdict } from '../../core/verify';
+import { describeVerdict } from '../../core/verify';
+import { verifyDeploy, type Verification } from '../../core/verify-loop';
 import { desiredFromImage, NotDeployableError } from '../builds';
 import type { ShipContext } from '../context';
 import { desiredFromRevision, previousImage, rolloutHistory } from '../history';
@@ -232,16 +232,6 @@ interface Result {
   readonly verification: Verification | undefined;
   /** The automatic deploys of the Deployment were paused and stay so (not paused by this command). */
   readonly stillPaused: boolean;
-}
-
-/** What verifying one deploy came to, with the rollback it got. */
-interface Verification {
-  readonly verdict: Verdict;
-  /** The rollback after a failed verdict, with the rollback's own verdict. */
-  readonly rollback:
-    | { readonly status: 'rolled-back'; readonly image: string; readonly verdict: Verdict }
-    | { readonly status: 'none'; readonly reason: string; readonly message: string }
-    | undefined;
 }
 
 async function carryOut(
@@ -489,10 +479,10 @@ function shipExecution(ctx: ShipContext): string {
 }
 
 /**
- * Verifies one deploy as the deployer's state machine does, in-process: check every poll
- * interval (2 s) until a verdict; a failed one is rolled back to the last verified image (unless
- * `--no-rollback`) and the rollback is verified the same way; every final verdict is recorded on
- * the Deployment.
+ * Verifies one deploy as the deployer's state machine does, in-process (core/verify-loop.ts):
+ * check every poll interval (2 s) until a verdict; a failed one is rolled back to the last
+ * verified image (unless `--no-rollback`) and the rollback is verified the same way; every final
+ * verdict is recorded on the Deployment.
  */
 async function verify(
   ctx: ShipContext,
@@ -501,40 +491,21 @@ async function verify(
   rollbackAllowed: boolean,
 ): Promise<Verification> {
   const client = await ctx.retry(() => ctx.clusters().connect(ref.environment));
-  const interval = ctx.deps.pollIntervalMs ?? 2000;
-  const follow = async (target: VerifyTarget): Promise<Verdict> => {
-    let previous: FailureStrike | undefined;
-    for (;;) {
-      const verdict = await ctx.retry(() => check(client, target, ctx.deps.now(), previous));
-      if (verdict.state !== 'progressing') return verdict;
-      previous = verdict.strike;
+  return verifyDeploy(first, {
+    kube: client,
+    retry: ctx.retry,
+    now: ctx.deps.now,
+    sleep: ctx.deps.sleep,
+    pollMs: ctx.deps.pollIntervalMs ?? 2000,
+    rollback: rollbackAllowed,
+    deployedBy: 'ship',
+    onProgress: (target, verdict) =>
       ctx.progress.update(
         `${describeRef(ref)}: ${target.phase === 'rollback' ? 'rolling back: ' : ''}${verdict.message}`,
-      );
-      await ctx.deps.sleep(interval);
-    }
-  };
-  const verdict = await follow(first);
-  if (verdict.state !== 'failed' || !rollbackAllowed) {
-    await ctx.retry(() => recordVerdict(client, first, verdict, ctx.deps.now()));
-    return { verdict, rollback: undefined };
-  }
-  ctx.progress.update(`${describeRef(ref)}: ${describeVerdict(verdict)}; rolling back…`);
-  const rolled = await ctx.retry(() =>
-    applyRollback(client, first, verdict, ctx.deps.now(), 'ship'),
-  );
-  if (rolled.status === 'none') {
-    return {
-      verdict,
-      rollback: { status: 'none', reason: rolled.reason, message: rolled.message },
-    };
-  }
-  const after = await follow(rolled.target);
-  await ctx.retry(() => recordVerdict(client, rolled.target, after, ctx.deps.now()));
-  return {
-    verdict,
-    rollback: { status: 'rolled-back', image: rolled.target.image, verdict: after },
-  };
+      ),
+    onRollback: (_target, verdict) =>
+      ctx.progress.update(`${describeRef(ref)}: ${describeVerdict(verdict)}; rolling back…`),
+  });
 }
 
 function describeVerification(verification: Verification, options: RolloutOptions): string[] {

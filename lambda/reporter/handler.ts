@@ -10,6 +10,7 @@ import { DEPLOYER_ENV, DEPLOYER_METRICS } from '../../lib/deployer-contract';
 import { VERIFY_METRICS } from '../../lib/verify-contract';
 import type { Retry } from '../../core/apply';
 import { createRetry } from '../../core/retry';
+import { formatReport, type VerifyOutcome } from '../../core/describe';
 import type { Notifier } from '../../core/types';
 import { createNotifier, newSnsClient } from '../deployer/adapters/sns';
 import type { ReportStepInput, ReportStepOutput, VerifyItem } from '../workflow';
@@ -22,8 +23,7 @@ export interface ReporterDeps {
 }
 
 /** Which end an iteration reached, as the Judge choice routed it. */
-export type VerifyOutcome =
-  'verified' | 'rolled-back' | 'verify-failed' | 'rollback-failed' | 'stopped';
+export type { VerifyOutcome };
 
 export function outcomeOf(item: VerifyItem): VerifyOutcome {
   const state = item.verdict?.state;
@@ -90,22 +90,7 @@ export function makeHandler(
       logger.info(lines[i]!, { outcome: outcomes[i], environment: item.target.environment });
     }
     const failed = outcomes.some((o) => o === 'verify-failed' || o === 'rollback-failed');
-    const rolledBack = outcomes.includes('rolled-back');
-    const base = input.notification.subject;
-    const subject =
-      verdicts.length === 0
-        ? base
-        : failed
-          ? `${base}: FAILED verification`
-          : rolledBack
-            ? `${base}: FAILED, rolled back`
-            : outcomes.every((o) => o === 'verified')
-              ? `${base}: verified Ready`
-              : base;
-    const message =
-      verdicts.length === 0
-        ? input.notification.message
-        : `${input.notification.message}\n\nVerification:\n${lines.map((l) => `- ${l}`).join('\n')}`;
+    const { subject, message } = formatReport(input.notification, outcomes, lines);
     try {
       await deps.retry(() => deps!.notifier.publish(subject, message));
     } finally {

@@ -6,6 +6,7 @@ import {
   describeOutcome,
   describeTargetPlan,
   formatNotification,
+  formatReport,
 } from '../../core/describe';
 import { parseEvent } from '../../core/parse';
 import { planBuild } from '../../core/plan';
@@ -151,6 +152,54 @@ describe('notifications', () => {
 
   test('Given a build, when linked, then the console link names region, account, project and the URL-encoded build id', () => {
     expect(buildConsoleLink(BUILD)).toBe(link);
+  });
+
+  test('Given a build known from its image labels (no region, account or ARN), when notified, then no console link, the build still named', () => {
+    const labelled: BuildRecord = {
+      ...BUILD,
+      buildArn: undefined,
+      region: undefined,
+      account: undefined,
+      logsLink: undefined,
+      buildId: 'github/dockercoins#55',
+      project: 'github/dockercoins',
+    };
+    expect(buildConsoleLink(labelled)).toBeUndefined();
+    const { message } = formatNotification({
+      kind: 'skipped',
+      build: labelled,
+      reason: 'not-a-deploy-ref',
+      detail: 'refs/heads/feature deploys nowhere.',
+    });
+    expect(message).toContain('Build: github/dockercoins#55, commit ');
+    expect(message).not.toContain('console.aws.amazon.com');
+  });
+
+  test.each<[string, string[], string]>([
+    ['all verified', ['verified', 'verified'], 'S: verified Ready'],
+    ['one rolled back', ['verified', 'rolled-back'], 'S: FAILED, rolled back'],
+    ['one failed', ['rolled-back', 'verify-failed'], 'S: FAILED verification'],
+    ['one stopped', ['verified', 'stopped'], 'S'],
+  ])(
+    'Given verdicts %s, when reported, then the subject says it and each line follows',
+    (_n, outcomes, subject) => {
+      const report = formatReport(
+        { subject: 'S', message: 'M\n' },
+        outcomes as Parameters<typeof formatReport>[1],
+        outcomes.map((o) => `line ${o}`),
+      );
+      expect(report.subject).toBe(subject);
+      expect(report.message).toBe(
+        `M\n\n\nVerification:\n${outcomes.map((o) => `- line ${o}`).join('\n')}`,
+      );
+    },
+  );
+
+  test('Given no verification, when reported, then the notification as it is', () => {
+    expect(formatReport({ subject: 'S', message: 'M\n' }, [], [])).toEqual({
+      subject: 'S',
+      message: 'M\n',
+    });
   });
 
   test('Given targets deployed, skipped and failed, when notified, then every target has its service, environment, from → to, and the reason', () => {
