@@ -6,6 +6,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError } from '../lib/config';
 import { DEFAULT_VERIFY_DEADLINE_SECONDS } from '../core/verify';
+import { buildCommand } from './commands/build';
 import { historyCommand } from './commands/history';
 import { deployCommand, rollbackCommand } from './commands/deploy';
 import { imagesCommand } from './commands/images';
@@ -219,6 +220,66 @@ ${ROLLOUT_HELP}\n${CLUSTER_HELP}\n${REGISTRY_HELP}\n${CONFIG_HELP}`,
     optionHelp: `${CLUSTER_HELP}\n${CONFIG_HELP}`,
     positionals: 1,
     run: (ctx, positionals) => historyCommand(ctx, positionals[0]),
+  },
+  build: {
+    summary: 'build and push images as CodeBuild does, from any CI',
+    usage: 'ship build [service…] --registry <host[:port]> [--repository-prefix <p>]',
+    details:
+      "Runs the buildspec's own build (core/build.js) for each service named (default: all of the\n" +
+      'app): the same tags and labels; a commit already built is promoted (revision label checked),\n' +
+      'not rebuilt; else the immutable tag alone is pushed and the others added through the registry\n' +
+      'API; the digest every tag names is read back. Commit, ref, build number and build project come\n' +
+      'from GitHub Actions, GitLab CI or Jenkins, else from the flags, else from the git checkout.\n' +
+      'Every input of every service is checked before anything is pushed. docs/build.md has the rest.',
+    options: {
+      ...CONFIG_OPTIONS,
+      ...REGISTRY_OPTIONS,
+      commit: { type: 'string' },
+      ref: { type: 'string' },
+      'build-number': { type: 'string' },
+      project: { type: 'string' },
+      'build-context': { type: 'string' },
+      dockerfile: { type: 'string' },
+      'source-dir': { type: 'string' },
+      'source-url': { type: 'string' },
+      platform: { type: 'string' },
+      builder: { type: 'string' },
+      'cache-tag': { type: 'string' },
+    },
+    optionHelp: `  --registry <host[:port]> the registry to push to (http:// or https:// may prefix it)
+  --repository-prefix <p> repositories are <p>/<service> (default: <service>)
+  --registry-user <name> basic-auth user; password in ${REGISTRY_PASSWORD_ENV}
+                         (default: the docker config's credentials, DOCKER_CONFIG)
+  --builder <b>          auto (default: buildx if \`docker buildx version\` works, else buildah),
+                         buildx or buildah
+  --commit <40-hex>      the commit (default: the CI's, else HEAD of --source-dir)
+  --ref <ref>            refs/heads/<b>, refs/tags/<t>, refs/pull/<n>/head (default: the CI's,
+                         else the checkout's branch)
+  --build-number <n>     the build number (default: the CI's run or pipeline number)
+  --project <name>       what numbers the builds (default: github:…, gitlab:…, jenkins:…)
+  --source-dir <dir>     the source checkout; services build from their buildContext in it (default: .)
+  --build-context <dir>  the build context of the one image named (which may be outside the
+                         app's services, e.g. ship-deployer)
+  --dockerfile <file>    the Dockerfile of the one image named (default: the context's Dockerfile)
+  --source-url <url>     the org.opencontainers.image.source label (default: the CI's, else the app's source)
+  --platform <p>         linux/amd64 or linux/arm64 (default: this machine's)
+  --cache-tag <tag>      buildx only: BuildKit's registry cache under this tag (default: none)
+${CONFIG_HELP}`,
+    positionals: 100,
+    run: (ctx, positionals, values) =>
+      buildCommand(ctx, positionals, {
+        commit: values.commit as string | undefined,
+        ref: values.ref as string | undefined,
+        buildNumber: values['build-number'] as string | undefined,
+        project: values.project as string | undefined,
+        buildContext: values['build-context'] as string | undefined,
+        dockerfile: values.dockerfile as string | undefined,
+        sourceDir: values['source-dir'] as string | undefined,
+        sourceUrl: values['source-url'] as string | undefined,
+        platform: values.platform as string | undefined,
+        builder: values.builder as string | undefined,
+        cacheTag: values['cache-tag'] as string | undefined,
+      }),
   },
 };
 

@@ -67,7 +67,8 @@ export const EXPORTED_VARIABLES = [
 export type ExportedVariable = (typeof EXPORTED_VARIABLES)[number];
 
 /**
- * Identifier of the secondary source that carries buildspecs/ (image-tags.js, registry.js) into
- * every build: CodeBuild unpacks it at `$CODEBUILD_SRC_DIR_<identifier>`.
+ * Identifier of the secondary source that carries the core's build scripts (core/build.js, ci.js,
+ * image-tags.js, registry.js) into every build: CodeBuild unpacks it at
+ * `$CODEBUILD_SRC_DIR_<identifier>`.
  */
 export const TOOLS_SOURCE_IDENTIFIER = 'ship_tools';

@@ -17,11 +17,12 @@ import { BuildArchitecture, ServiceConfig, SourceConfig, projectName } from '../
 /** The folder with the buildspec. */
 export const BUILDSPECS_DIR = path.resolve(__dirname, '..', '..', 'buildspecs');
 /**
- * The core's scripts the buildspec runs (tags, registry client), shipped to every build as they
- * are in core/: one implementation for CodeBuild, `ship` and the in-cluster deployer.
+ * The core's scripts the buildspec runs (the build itself, CI detection, tags, registry client),
+ * shipped to every build as they are in core/: plain Node with `// @ts-check`, no bundling, so
+ * CodeBuild runs the very files `ship build` and the in-cluster deployer import.
  */
 export const SHIP_TOOLS_DIR = path.resolve(__dirname, '..', '..', 'core');
-export const SHIP_TOOLS_FILES = ['image-tags.js', 'registry.js'] as const;
+export const SHIP_TOOLS_FILES = ['build.js', 'ci.js', 'image-tags.js', 'registry.js'] as const;
 /** The one buildspec every service project runs. */
 export const BUILDSPEC_FILE = path.join(BUILDSPECS_DIR, 'build-image.yml');
 

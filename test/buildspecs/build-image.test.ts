@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { Stack } from 'aws-cdk-lib';
 import * as codebuild from 'aws-cdk-lib/aws-codebuild';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
+import { IMAGE_LABELS } from '../../core/image-tags';
 import { BUILD_ENV, EXPORTED_VARIABLES } from '../../lib/build-contract';
 import { ImageBuilds } from '../../lib/constructs/image-builds';
 import { newApp } from '../support/app';
@@ -257,11 +258,17 @@ describe('buildspecs/build-image.yml, run locally with buildah and the distribut
     builtDigest = commitTag.digest;
 
     const labels = await labelsOf(registry, 'dockercoins/rng', tag12(commitA));
+    // Every label of IMAGE_LABELS: OCI's, and ours that order builds without asking CodeBuild.
     expect(labels).toMatchObject({
       'org.opencontainers.image.revision': commitA,
       'org.opencontainers.image.source': SOURCE_URL,
       'org.opencontainers.image.version': tag12(commitA),
+      'io.dockercoins.ship.build-number': '42',
+      'io.dockercoins.ship.build-project': 'dockercoins-rng',
+      'io.dockercoins.ship.git-ref': 'refs/heads/main',
+      'io.dockercoins.ship.service': 'rng',
     });
+    for (const name of Object.values(IMAGE_LABELS)) expect(labels).toHaveProperty([name]);
     expect(labels['org.opencontainers.image.created']).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
 
     expect(run.exported).toEqual({
@@ -285,7 +292,7 @@ describe('buildspecs/build-image.yml, run locally with buildah and the distribut
     expect(call).toContain(
       `--cache-to type=registry,ref=${registry.host}/dockercoins/rng:buildcache,mode=max,image-manifest=true,oci-mediatypes=true`,
     );
-    expect(call).toMatch(/ dockercoins\/rng$/);
+    expect(call).toMatch(new RegExp(` ${source}/dockercoins/rng$`));
     expect(run.output).toContain('runtime-versions {"nodejs":20} skipped');
   });
 
@@ -377,7 +384,7 @@ describe('buildspecs/build-image.yml, run locally with buildah and the distribut
     expect(await tagsOf(registry, 'dockercoins/broken')).toEqual([]);
   });
 
-  test("Given the commit tag already naming another commit's image, When run, Then pre_build fails loudly and nothing is pushed", async () => {
+  test("Given the commit tag already naming another commit's image, When run, Then the build fails loudly before building and nothing is pushed", async () => {
     const commitB = commit(
       source,
       { 'dockercoins/rng/rng.txt': 'rng, second version\n' },
@@ -392,8 +399,8 @@ describe('buildspecs/build-image.yml, run locally with buildah and the distribut
       variables({ commit: commitB, buildNumber: 46, webhook: 'branch/main' }),
     );
 
-    expect(run.failedPhase).toBe('pre_build');
-    expect(run.phases.map((p) => p.phase)).toEqual(['install', 'pre_build']);
+    expect(run.failedPhase).toBe('build');
+    expect(run.phases.map((p) => p.phase)).toEqual(['install', 'pre_build', 'build']);
     expect(run.output).toContain(`org.opencontainers.image.revision=${commitA}`);
     expect(run.output).toContain(`expected to be the build of commit ${commitB}`);
     expect(await tagsOf(registry, 'dockercoins/rng')).toEqual(tagsBefore);
@@ -533,7 +540,7 @@ describe('buildspecs/build-image.yml, run locally with buildah and the distribut
     });
   });
 
-  test('Given a release tag already naming another image, When a new commit would be built with it, Then pre_build fails and nothing is built', async () => {
+  test('Given a release tag already naming another image, When a new commit would be built with it, Then the build fails before building and nothing is built', async () => {
     const commitC = commit(
       source,
       { 'dockercoins/rng/rng.txt': 'rng, third version\n' },
@@ -546,7 +553,7 @@ describe('buildspecs/build-image.yml, run locally with buildah and the distribut
       variables({ commit: commitC, buildNumber: 47, webhook: 'tag/v1.2.0' }),
     );
 
-    expect(run.failedPhase).toBe('pre_build');
+    expect(run.failedPhase).toBe('build');
     expect(run.output).toContain(
       `${registry.host}/dockercoins/rng:v1.2.0 (${builtDigest}) already exists`,
     );
@@ -564,6 +571,11 @@ describe('buildspecs/build-image.yml, run locally with buildah and the distribut
       /SHIP_TOOLS is not set: .*CODEBUILD_SRC_DIR_ship_tools/,
     ],
     [
+      'SHIP_TOOLS',
+      { CODEBUILD_SRC_DIR_ship_tools: SHIMS },
+      /SHIP_TOOLS is ".*shims", which does not hold build\.js, ci\.js, image-tags\.js and registry\.js/,
+    ],
+    [
       'REGISTRY_PASSWORD',
       { REGISTRY_AUTH: 'basic', REGISTRY_USERNAME: 'ci' },
       /REGISTRY_PASSWORD is not set/,
@@ -578,6 +590,11 @@ describe('buildspecs/build-image.yml, run locally with buildah and the distribut
       'IMAGE_REPOSITORY',
       { IMAGE_REPOSITORY: 'rng:latest' },
       /IMAGE_REPOSITORY is "rng:latest": expected <registry host>\/<repository>/,
+    ],
+    [
+      'BUILD_CACHE_TAG',
+      { BUILD_CACHE_TAG: 'latest' },
+      /BUILD_CACHE_TAG is "latest": expected an image tag such as buildcache \(never latest\)/,
     ],
     [
       'BUILD_CONTEXT',

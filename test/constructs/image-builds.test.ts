@@ -18,6 +18,7 @@ import {
   ECR_PUSH_ACTIONS,
   ImageBuilds,
   ImageBuildsProps,
+  SHIP_TOOLS_DIR,
   SHIP_TOOLS_FILES,
   branchRefPattern,
   filePathPattern,
@@ -196,6 +197,21 @@ describe('projects', () => {
       .filter((files) => files.includes('image-tags.js'));
 
     expect(tools).toEqual([[...SHIP_TOOLS_FILES].sort()]);
+    expect(SHIP_TOOLS_FILES).toContain('build.js');
+  });
+
+  test('Given the tools asset, Then its scripts require only node: builtins and each other (they run alone in CodeBuild)', () => {
+    const shipped = new Set<string>(SHIP_TOOLS_FILES);
+    for (const file of SHIP_TOOLS_FILES) {
+      const text = readFileSync(path.join(SHIP_TOOLS_DIR, file), 'utf8');
+      const required = [...text.matchAll(/require\('([^']+)'\)/g)].map((m) => m[1]!);
+      expect(required.length).toBeGreaterThan(0);
+      for (const name of required) {
+        if (name.startsWith('node:')) continue;
+        expect([file, name.replace(/^\.\//, '')]).toEqual([file, expect.stringMatching(/\.js$/)]);
+        expect(shipped.has(name.replace(/^\.\//, ''))).toBe(true);
+      }
+    }
   });
 
   test('Given arm64, When synthesized, Then the projects run on Graviton and build linux/arm64 images', () => {

@@ -116,14 +116,19 @@ export function images(objects: readonly KubernetesObject[]): Map<string, string
   return found;
 }
 
-/** Folders under k8s/ (k8s/registry excepted: its owner tests it) that hold a kustomization. */
+/**
+ * Folders under k8s/ that hold a kustomization, k8s/registry and k8s/deployer excepted: they are
+ * dockercoins-ship's own (not DockerCoins'), and their tests check them (registry*.test.ts,
+ * deployer*.test.ts).
+ */
 export function kustomizationDirs(): string[] {
   const found: string[] = [];
+  const skipped = [path.join(K8S, 'registry'), path.join(K8S, 'deployer')];
   const walk = (dir: string): void => {
     if (existsSync(path.join(dir, 'kustomization.yaml'))) found.push(dir);
     for (const entry of readdirSync(dir)) {
       const child = path.join(dir, entry);
-      if (statSync(child).isDirectory() && child !== path.join(K8S, 'registry')) walk(child);
+      if (statSync(child).isDirectory() && !skipped.includes(child)) walk(child);
     }
   };
   walk(K8S);

@@ -97,13 +97,14 @@ function registryHost(image: string): string | undefined {
 }
 
 describe('every kustomization under k8s/ (k8s/registry excepted)', () => {
-  test('Given the k8s/ tree, when it is searched, then it holds the base, three overlays, the component, the deployer RBAC and the ship RBAC', () => {
+  test('Given the k8s/ tree, when it is searched, then it holds the base, four overlays, the component, the deployer RBAC and the ship RBAC', () => {
     expect(kustomizationDirs().map((dir) => path.relative(K8S, dir))).toEqual([
       'base',
       'components/webui-loadbalancer',
       'overlays/dockerhub',
       'overlays/ecr',
       'overlays/in-cluster',
+      'overlays/in-cluster-staging',
       'rbac/deployer',
       'rbac/ship',
     ]);
@@ -360,6 +361,19 @@ describe('k8s/overlays/in-cluster', () => {
         'spec.template.spec.imagePullSecrets',
       ]);
     }
+  });
+});
+
+describe('k8s/overlays/in-cluster-staging', () => {
+  test('Given the staging overlay, when rendered, then it is the in-cluster overlay with every object (the Namespace too) in dockercoins-staging, nothing else changed', () => {
+    const staging = render('overlays/in-cluster-staging');
+    const inCluster = render('overlays/in-cluster');
+    expect(staging).toHaveLength(inCluster.length);
+    staging.forEach((object, i) => {
+      const paths = differences(inCluster[i], object);
+      expect(paths).toEqual([object.kind === 'Namespace' ? 'metadata.name' : 'metadata.namespace']);
+      expect(object.metadata.namespace ?? object.metadata.name).toBe('dockercoins-staging');
+    });
   });
 });
 

@@ -52,10 +52,12 @@ const tls = render(RENDERED.tls);
 describe('every kustomization under k8s/registry renders with kubectl kustomize', () => {
   const all = kustomizations();
 
-  test('the tree holds the base, the s3 and tls overlays and the tls component', () => {
+  test('the tree holds the base, the notifications, s3 and tls overlays and the notifications and tls components', () => {
     expect(all).toEqual([
       { dir: 'base', kind: 'Kustomization' },
+      { dir: 'components/notifications', kind: 'Component' },
       { dir: 'components/tls', kind: 'Component' },
+      { dir: 'overlays/notifications', kind: 'Kustomization' },
       { dir: 'overlays/s3', kind: 'Kustomization' },
       { dir: 'overlays/tls', kind: 'Kustomization' },
     ]);

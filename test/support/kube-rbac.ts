@@ -5,9 +5,8 @@ import type { KubernetesObject } from '../../lib/k8s/kustomize';
  * (the rules of https://kubernetes.io/docs/reference/access-authn-authz/rbac/): a request is allowed
  * when a binding whose subjects include the user or one of its groups grants a rule matching its
  * API group, resource, verb and name. A RoleBinding grants in its own namespace only; a rule with
- * resourceNames never matches a request without a name (a list); `*` matches anything. A
- * ServiceAccount subject is the user `system:serviceaccount:<namespace>:<name>` (its namespace
- * defaults to the RoleBinding's). RBAC only allows: nothing here denies.
+ * resourceNames never matches a request without a name (a list); `*` matches anything. RBAC only
+ * allows: nothing here denies.
  */
 export interface RbacRequest {
   readonly user: string;
@@ -48,6 +47,19 @@ function ruleMatches(rule: PolicyRule, request: RbacRequest): boolean {
 }
 
 /**
+ * How a subject names a request's user or group. A ServiceAccount is the user
+ * `system:serviceaccount:<namespace>:<name>`, its namespace defaulting to the binding's (as
+ * `appliesToUser` in kubernetes/pkg/registry/rbac/validation/rule.go does).
+ */
+function subjectKey(subject: Subject, bindingNamespace: string | undefined): string {
+  if (subject.kind === 'ServiceAccount') {
+    const namespace = subject.namespace ?? bindingNamespace ?? '';
+    return `User/system:serviceaccount:${namespace}:${subject.name}`;
+  }
+  return `${subject.kind}/${subject.name}`;
+}
+
+/**
  * An authorizer from RBAC objects; `groups` maps a user to its groups (what the EKS access entry's
  * kubernetesGroups give the role it maps).
  */
@@ -66,11 +78,8 @@ export function rbacAuthorizer(
     (o) => o.kind === 'RoleBinding' || o.kind === 'ClusterRoleBinding',
   );
   return (request) => {
-    // A service account's token authenticates as system:serviceaccount:<namespace>:<name>.
-    const account = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(request.user);
     const who = new Set([
       `User/${request.user}`,
-      ...(account === null ? [] : [`ServiceAccount/${account[1]}/${account[2]}`]),
       ...(groups[request.user] ?? []).map((g) => `Group/${g}`),
     ]);
     return bindings.some((binding) => {
@@ -78,11 +87,7 @@ export function rbacAuthorizer(
       // A RoleBinding grants within its namespace only, never on cluster-scoped requests.
       if (binding.kind === 'RoleBinding' && request.namespace !== namespace) return false;
       const subjects = (binding.subjects as Subject[] | undefined) ?? [];
-      const subjectKey = (s: Subject): string =>
-        s.kind === 'ServiceAccount'
-          ? `ServiceAccount/${s.namespace ?? namespace ?? ''}/${s.name}`
-          : `${s.kind}/${s.name}`;
-      if (!subjects.some((s) => who.has(subjectKey(s)))) return false;
+      if (!subjects.some((s) => who.has(subjectKey(s, namespace)))) return false;
       const roleRef = binding.roleRef as { kind: string; name: string };
       const key =
         roleRef.kind === 'Role'

@@ -40,6 +40,11 @@ export interface StartRegistryOptions {
   readonly users?: readonly RegistryUser[];
   /** The data folder; pass the one of a stopped registry to restart on the same data. @default - a new temporary folder */
   readonly dataDir?: string;
+  /**
+   * Environment variables added to the registry's (which inherits the test's): `REGISTRY_*`
+   * variables override config.yml, as in the container. @default - none added
+   */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** A real distribution registry (Debian's `docker-registry`) listening on 127.0.0.1. */
@@ -51,6 +56,8 @@ export interface RunningRegistry {
   readonly dataDir: string;
   /** The config.yml the registry runs with, as written. */
   readonly configPath: string;
+  /** What the registry has written to stdout and stderr so far. */
+  log(): string;
   /** Stops the process and waits for it to exit. */
   stop(): Promise<void>;
 }
@@ -145,6 +152,7 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
 
   const child = spawn('docker-registry', ['serve', configPath], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...options.env },
   });
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -162,6 +170,7 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
     url,
     dataDir,
     configPath,
+    log: () => output,
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null || child.signalCode !== null) {
