@@ -42,6 +42,8 @@ export interface ReportInput {
   readonly shipTable: string;
   /** The deploy workflow run locally: failure to verdict, cost of a verified deploy, bundles (workflow.ts). */
   readonly workflowTable: string;
+  /** The in-cluster deployer: push → PATCH by notification, by reconcile, beside pollers (onprem.ts). */
+  readonly onpremTable: string;
 }
 
 export function renderReport(input: ReportInput): string {
@@ -66,6 +68,10 @@ export function renderReport(input: ReportInput): string {
     section(
       'The deploy workflow, run locally on the simulated cluster: failure to verdict, one verified deploy, bundles',
       input.workflowTable,
+    ),
+    section(
+      'On-prem: the in-cluster deployer, push accepted → PATCH received, beside pollers at their default intervals',
+      input.onpremTable,
     ),
     section('Verdicts (our app only)', verdictLines(input.verdicts)),
     section('Notes', footnotes(input)),

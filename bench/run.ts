@@ -21,6 +21,7 @@ import { measureWebhooks, webhookTable, webhookVerdicts } from './webhooks';
 import { deployerTable, deployerVerdicts, measureDeployer } from './deployer';
 import { measureShipStart, shipTable, shipVerdicts } from './ship';
 import { measureWorkflow, workflowTable, workflowVerdicts } from './workflow';
+import { measureOnprem, onpremTable, onpremVerdicts } from './onprem';
 
 /** 4 is today's app; 25 and 100 give two intervals, so a non-linear cost cannot hide. */
 const SIZES = [4, 25, 100] as const;
@@ -47,6 +48,7 @@ async function bench(options: MeasureOptions): Promise<number> {
   const deployer = await measureDeployer(options.scratchRoot, RUNS);
   const ship = measureShipStart(options.scratchRoot, 5);
   const workflow = await measureWorkflow(options.scratchRoot);
+  const onprem = await measureOnprem(options.scratchRoot);
   const checks = [
     ...verdicts(results, growth),
     ...cliVerdicts(cli),
@@ -55,6 +57,7 @@ async function bench(options: MeasureOptions): Promise<number> {
     ...deployerVerdicts(deployer),
     ...shipVerdicts(ship),
     ...workflowVerdicts(workflow),
+    ...onpremVerdicts(onprem),
   ];
   const exitCode = checks.every((check) => check.ok) ? 0 : 1;
   const environment = describeEnvironment();
@@ -77,6 +80,7 @@ async function bench(options: MeasureOptions): Promise<number> {
     deployer,
     ship,
     workflow,
+    onprem,
     growth,
     verdicts: checks,
     exitCode,
@@ -98,6 +102,7 @@ async function bench(options: MeasureOptions): Promise<number> {
     deployerTable: deployerTable(deployer),
     shipTable: shipTable(ship),
     workflowTable: workflowTable(workflow),
+    onpremTable: onpremTable(onprem),
     exitCode,
   });
   process.stdout.write(`${report}\n`);
