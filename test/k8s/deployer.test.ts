@@ -37,6 +37,8 @@ const CONTRACT_ENV = {
   SHIP_NOTIFICATION_TOKEN_FILE: '/var/run/secrets/ship/notification/token',
   DOCKER_CONFIG: '/var/run/secrets/ship/registry',
   SHIP_WEBHOOK_URL_FILE: '/var/run/secrets/ship/webhook/url',
+  // registry.url is the registry's plain-HTTP Service: without it the deployer refuses to start.
+  REGISTRY_PLAIN_HTTP_CREDENTIALS: 'allow',
 };
 /** The sample configuration of the contract, key for key. */
 const CONTRACT_CONFIG = {
