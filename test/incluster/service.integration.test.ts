@@ -1,14 +1,16 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { Socket, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { parse, stringify } from 'yaml';
+import { stringify } from 'yaml';
 import { ANNOTATIONS } from '../../lib/deployer-contract';
-import { IMAGE_LABELS, computeTags } from '../../core/image-tags';
+import type { KubernetesObject } from '../../lib/k8s/kustomize';
+import { K8S, kustomize } from '../k8s/kubectl';
 import { REPO_ROOT } from '../support/app';
-import { Buildah, fixtureContext } from '../support/buildah';
+import { Buildah } from '../support/buildah';
+import { RegistryReader, commitFiles, git, withoutCi } from '../support/build-source';
 import {
   registryConfigWithNotifications,
   startDeployer,
@@ -26,11 +28,12 @@ import { freePort, startRegistry, type RunningRegistry } from '../support/regist
 /**
  * The in-cluster deployer end to end, with real parts: the distribution registry (configured from
  * k8s/registry/base/config.yml, with htpasswd auth and a notifications endpoint to the deployer),
- * images built by buildah with our labels and pushed as the builds push them (the commit tag, then
- * the other tags by retag), the deployer started from its bundled entry point as a child process,
- * and the in-test API server with its controller simulation, enforcing the deployer's Role
- * (k8s/rbac/deployer/role.yaml) bound to the service account ship-deployer/ship-deployer in each
- * environment's namespace. The simulated cluster's clock moves only while a case waits.
+ * every image built and pushed by `ship build` itself (bin/ship.js as a GitHub Actions run starts
+ * it, with buildah, from a git checkout: its tags, labels and push order), the deployer started
+ * from its bundled entry point as a child process, and the in-test API server with its controller
+ * simulation, enforcing the RBAC of k8s/deployer/base as `kubectl kustomize` renders it (the Role
+ * ship-deployer bound to the service account ship-deployer/ship-deployer in each environment's
+ * namespace). The simulated cluster's clock moves only while a case waits.
  */
 
 const TOKEN = 'notification-token-for-tests-0123456789';
@@ -42,7 +45,10 @@ const PULL_HOST = '127.0.0.1:30500';
 const STAGING = 'dockercoins-staging';
 const PRODUCTION = 'dockercoins';
 const SERVICES = ['hasher', 'rng', 'webui', 'worker'];
-const PROJECT = 'github/dockercoins';
+/** The GitHub repository and workflow whose runs build the images (the build project). */
+const GITHUB_REPOSITORY = 'example/dockercoins';
+const WORKFLOW = `${GITHUB_REPOSITORY}/.github/workflows/ship.yml`;
+const PROJECT = `github:${WORKFLOW}`;
 
 let work: string;
 let kube: KubeApiServer;
@@ -51,9 +57,10 @@ let proxy: TcpProxy;
 let deployer: RunningDeployerProcess | undefined;
 let deployerPort: number;
 let buildah: Buildah;
-let base: string;
 let ticker: NodeJS.Timeout | undefined;
-let ciDockerConfig: string;
+/** The git checkout every image is built from, and the CI job's home folder. */
+let source: string;
+let ciHome: string;
 /** The build the reconcile case deploys (the duplicate case sends its event again). */
 let caughtUp: Built | undefined;
 /** What the webhook receiver of the test got, in order. */
@@ -188,25 +195,24 @@ function deploymentOf(service: string, annotations: Record<string, string> = {})
   };
 }
 
-function roleObjects(): Parameters<typeof rbacAuthorizer>[0] {
-  const role = parse(readFileSync(path.join(REPO_ROOT, 'k8s/rbac/deployer/role.yaml'), 'utf8')) as {
-    rules: unknown[];
-  };
-  return [STAGING, PRODUCTION].flatMap((namespace) => [
-    {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'Role',
-      metadata: { name: 'ship-deployer', namespace },
-      rules: role.rules,
-    },
-    {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'RoleBinding',
-      metadata: { name: 'ship-deployer', namespace },
-      subjects: [{ kind: 'ServiceAccount', name: 'ship-deployer', namespace: 'ship-deployer' }],
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'ship-deployer' },
-    },
-  ]);
+/**
+ * The RBAC of k8s/deployer/base as `kubectl kustomize` renders it: every Role, RoleBinding (and
+ * ClusterRole, ClusterRoleBinding, were there any) the manifests apply, and nothing else.
+ */
+function renderedRbac(): KubernetesObject[] {
+  const rbac = kustomize(path.join(K8S, 'deployer', 'base')).filter((o) =>
+    o.apiVersion.startsWith('rbac.authorization.k8s.io/'),
+  );
+  // This cluster's namespaces are the environments of k8s/deployer/base/config.yaml: the Role and
+  // its binding must be rendered in each, or every request of the deployer would be forbidden.
+  for (const namespace of [STAGING, PRODUCTION]) {
+    for (const kind of ['Role', 'RoleBinding']) {
+      if (!rbac.some((o) => o.kind === kind && o.metadata.namespace === namespace)) {
+        throw new Error(`k8s/deployer/base renders no ${kind} in namespace ${namespace}`);
+      }
+    }
+  }
+  return rbac;
 }
 
 /** Moves the simulated clock while a case waits for the deployer (one second per 20 ms). */
@@ -223,7 +229,7 @@ function live(namespace: string, service: string): KubeDeployment {
 const imageOf = (namespace: string, service: string): string | undefined =>
   live(namespace, service).spec.template.spec.containers.find((c) => c.name === service)?.image;
 
-// ---- builds, as `ship build` and the buildspec push them ----
+// ---- builds: `ship build`, as a CI runs it ----
 
 interface Built {
   readonly service: string;
@@ -233,79 +239,109 @@ interface Built {
   readonly digest: string;
 }
 
-let commits = 0;
-function nextCommit(): string {
-  commits += 1;
-  return commits.toString(16).padStart(8, '0').repeat(5);
+/** What `ship build --json` prints for each service (docs/build.md). */
+interface BuildOutput {
+  readonly service: string;
+  readonly imageTag: string;
+  readonly tags: string[];
+  readonly digest: string;
+  readonly commit: string;
+  readonly built: boolean;
+}
+
+/** A Dockerfile per service, FROM the base image made once for the whole file. */
+function initSource(base: string): void {
+  git(source, 'init', '--quiet');
+  commitFiles(
+    source,
+    Object.fromEntries(
+      SERVICES.flatMap((service) => [
+        [`dockercoins/${service}/Dockerfile`, `FROM ${base}\nCOPY app.txt /app.txt\n`],
+        [`dockercoins/${service}/app.txt`, `${service}\n`],
+      ]),
+    ),
+    'the services',
+  );
+}
+
+let changes = 0;
+/** Commits a change to `service` on main: a commit no build has built yet. */
+function commitChange(service: string): string {
+  changes += 1;
+  return commitFiles(
+    source,
+    { [`dockercoins/${service}/app.txt`]: `${service}, change ${changes}\n` },
+    `${service}: change ${changes}`,
+  );
 }
 
 /**
- * Builds an image of `service` with our labels and pushes it as our builds do: the immutable
- * (commit) tag with buildah, then the other tags by retag (core/registry.js, as CI's credentials).
+ * Builds and pushes `service` with `ship build`, as the GitHub Actions run number `run` of the
+ * ship workflow does for a push of `ref` (refs/heads/<branch> or refs/tags/<tag>): the CLI's own
+ * starter (bin/ship.js) in a child process, in the checkout at `commit` (default: a new commit on
+ * main), with the CI's registry user and its password in SHIP_REGISTRY_PASSWORD, and buildah.
+ * Tags, labels and the push order (the immutable tag, then the others through the registry API)
+ * are ship build's own. Synchronous: nothing in this process (the API server, the proxy the
+ * deployer reads the registry through) answers the deployer until the build is done.
  */
-function build(
-  service: string,
-  ref: { kind: 'branch'; name: string } | { kind: 'tag'; name: string },
-  buildNumber: number,
-  extraTags: readonly string[] = [],
-): Built {
-  const commit = nextCommit();
-  const tags = computeTags({ commit, ref, buildNumber, releaseTagPattern: 'v*' });
-  const gitRef = ref.kind === 'branch' ? `refs/heads/${ref.name}` : `refs/tags/${ref.name}`;
-  const labels: Record<string, string> = {
-    [IMAGE_LABELS.revision]: commit,
-    [IMAGE_LABELS.source]: 'https://github.com/example/dockercoins',
-    [IMAGE_LABELS.version]: tags.immutableTag,
-    [IMAGE_LABELS.created]: new Date().toISOString(),
-    [IMAGE_LABELS.buildNumber]: String(buildNumber),
-    [IMAGE_LABELS.buildProject]: PROJECT,
-    [IMAGE_LABELS.gitRef]: gitRef,
-    [IMAGE_LABELS.service]: service,
-  };
-  const local = `localhost/${service}:${tags.immutableTag}`;
-  buildah.bud(
-    fixtureContext(base, `${service} ${commit} ${buildNumber}`),
-    local,
-    Object.entries(labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]),
-  );
-  const digestFile = path.join(work, `digest-${commit}`);
-  buildah.run([
-    'push',
-    '--quiet',
-    '--tls-verify=false',
-    '--creds',
-    `${CI.username}:${CI.password}`,
-    '--digestfile',
-    digestFile,
-    local,
-    `docker://${registry.host}/${service}:${tags.immutableTag}`,
-  ]);
-  const digest = readFileSync(digestFile, 'utf8').trim();
-  const others = [...tags.tags.filter((t) => t !== tags.immutableTag), ...extraTags];
-  if (others.length > 0) retag(service, tags.immutableTag, others);
+function build(service: string, ref: string, run: number, commit = commitChange(service)): Built {
+  git(source, 'checkout', '--quiet', commit);
+  let result;
+  try {
+    result = spawnSync(
+      process.execPath,
+      [
+        path.join(REPO_ROOT, 'bin', 'ship.js'),
+        'build',
+        service,
+        // The registry's port changes when a case restarts it.
+        '--registry',
+        registry.host,
+        '--registry-user',
+        CI.username,
+        '--builder',
+        'buildah',
+        '--json',
+      ],
+      {
+        cwd: source,
+        encoding: 'utf8',
+        env: {
+          ...withoutCi(buildah.env),
+          BUILDAH_ISOLATION: 'chroot',
+          HOME: ciHome,
+          SHIP_REGISTRY_PASSWORD: CI.password,
+          GITHUB_ACTIONS: 'true',
+          GITHUB_EVENT_NAME: 'push',
+          GITHUB_REF: ref,
+          GITHUB_SHA: commit,
+          GITHUB_RUN_NUMBER: String(run),
+          GITHUB_REPOSITORY,
+          GITHUB_SERVER_URL: 'https://github.com',
+          GITHUB_WORKFLOW: 'ship',
+          GITHUB_WORKFLOW_REF: `${WORKFLOW}@${ref}`,
+        },
+      },
+    );
+  } finally {
+    git(source, 'checkout', '--quiet', 'main');
+  }
+  if (result.status !== 0) {
+    throw new Error(`ship build ${service} failed (${result.status}):\n${result.stderr}`);
+  }
+  const outputs = JSON.parse(result.stdout) as BuildOutput[];
+  const [output] = outputs;
+  // Every case pushes a commit never built: ship build must have built it, not promoted it.
+  if (outputs.length !== 1 || output?.built !== true || output.commit !== commit) {
+    throw new Error(`ship build ${service} did not build ${commit}:\n${result.stdout}`);
+  }
   return {
     service,
     commit,
-    commitTag: tags.immutableTag,
-    tags: [...tags.tags, ...extraTags],
-    digest,
+    commitTag: output.imageTag,
+    tags: output.tags,
+    digest: output.digest,
   };
-}
-
-function retag(service: string, from: string, to: readonly string[]): void {
-  // The registry's port changes when a case restarts it.
-  writeDockerConfig(ciDockerConfig, registry.host, CI);
-  const result = spawnSync(
-    process.execPath,
-    [
-      path.join(REPO_ROOT, 'core/registry.js'),
-      'retag',
-      `${registry.host}/${service}:${from}`,
-      ...to,
-    ],
-    { env: { ...process.env, DOCKER_CONFIG: ciDockerConfig }, encoding: 'utf8' },
-  );
-  if (result.status !== 0) throw new Error(`retag failed: ${result.stderr}`);
 }
 
 const pinned = (built: Built, tag = built.commitTag): string =>
@@ -348,7 +384,7 @@ beforeAll(async () => {
   kube = await startKubeApiServer({
     clusterName: 'in-cluster',
     staticTokens: { [SA_TOKEN]: SA_USER },
-    authorize: rbacAuthorizer(roleObjects()),
+    authorize: rbacAuthorizer(renderedRbac()),
   });
   for (const namespace of [STAGING, PRODUCTION]) {
     for (const service of SERVICES) {
@@ -369,9 +405,10 @@ beforeAll(async () => {
   registry = await startOurRegistry();
   proxy = new TcpProxy(await freePort(), () => Number(registry.host.split(':')[1]));
   await proxy.up();
-  ciDockerConfig = path.join(work, 'ci-docker');
   buildah = new Buildah();
-  base = buildah.baseImage();
+  source = mkdtempSync(path.join(work, 'source-'));
+  initSource(buildah.baseImage());
+  ciHome = mkdtempSync(path.join(work, 'ci-home-'));
   webhookServer = createHttpServer((req, res) => {
     let body = '';
     req.on('data', (chunk: Buffer) => (body += chunk.toString()));
@@ -401,7 +438,7 @@ afterAll(async () => {
 
 test('a push to the build branch deploys to staging and is verified Ready; production is untouched', async () => {
   const from = deployer!.logs.length;
-  const built = build('hasher', { kind: 'branch', name: 'main' }, 1);
+  const built = build('hasher', 'refs/heads/main', 1);
   const verdict = await waitFor('verdict', { deployment: 'hasher', environment: 'staging' }, from);
   expect(verdict.outcome).toBe('verified');
   expect(imageOf(STAGING, 'hasher')).toBe(pinned(built));
@@ -442,13 +479,16 @@ test('a push to the build branch deploys to staging and is verified Ready; produ
   expect(report?.subject).toBe(
     `DockerCoins deploy: hasher ${built.commitTag} to staging: verified Ready`,
   );
-  expect(report?.message).toMatch(/Build: github\/dockercoins#1, commit /);
+  expect(report?.message).toContain(`Build: ${PROJECT}#1, commit `);
   expect(report?.message).toMatch(/Verification:\n- staging\/hasher: verified Ready/);
 });
 
 test('a release tag deploys to the release environment (production), pinned by digest', async () => {
   const from = deployer!.logs.length;
-  const built = build('rng', { kind: 'tag', name: 'v1.0.0' }, 3);
+  // The release is a git tag on a new commit; the tag's workflow run builds it.
+  const commit = commitChange('rng');
+  git(source, 'tag', 'v1.0.0', commit);
+  const built = build('rng', 'refs/tags/v1.0.0', 3, commit);
   const verdict = await waitFor('verdict', { deployment: 'rng', environment: 'production' }, from);
   expect(verdict.outcome).toBe('verified');
   expect(imageOf(PRODUCTION, 'rng')).toBe(pinned(built, 'v1.0.0'));
@@ -462,14 +502,16 @@ test('a release tag deploys to the release environment (production), pinned by d
 
 test('an older build pushed after a newer one is skipped (never downgraded)', async () => {
   let from = deployer!.logs.length;
-  const newer = build('worker', { kind: 'branch', name: 'main' }, 5);
+  // Two commits of main; run 5 (of the newer) finishes first, then run 4 (of the older).
+  const olderCommit = commitChange('worker');
+  const newer = build('worker', 'refs/heads/main', 5);
   await waitFor(
     'verdict',
     { deployment: 'worker', environment: 'staging', outcome: 'verified' },
     from,
   );
   from = deployer!.logs.length;
-  const older = build('worker', { kind: 'branch', name: 'main' }, 4);
+  const older = build('worker', 'refs/heads/main', 4, olderCommit);
   const plan = await waitFor(
     'plan',
     { action: 'skip', deployment: 'worker', tag: older.commitTag },
@@ -483,7 +525,7 @@ test('an older build pushed after a newer one is skipped (never downgraded)', as
 test('a paused service is skipped', async () => {
   const from = deployer!.logs.length;
   const before = live(STAGING, 'webui').metadata.resourceVersion;
-  const built = build('webui', { kind: 'branch', name: 'main' }, 2);
+  const built = build('webui', 'refs/heads/main', 2);
   const plan = await waitFor(
     'plan',
     { action: 'skip', deployment: 'webui', tag: built.commitTag },
@@ -498,7 +540,7 @@ test('a failing image is rolled back to the last verified image and its digest r
   const verified = live(STAGING, 'hasher').metadata.annotations?.[ANNOTATIONS.verifiedImage];
   expect(verified).toBeDefined();
   const from = deployer!.logs.length;
-  const failing = build('hasher', { kind: 'branch', name: 'main' }, 2);
+  const failing = build('hasher', 'refs/heads/main', 2);
   // build() ran synchronously: the API server in this process has not answered the deployer
   // yet, so the simulated kubelet crash-loops the image before any pod of it starts.
   kube.setFate(pinned(failing), { kind: 'crash-loop' });
@@ -572,9 +614,14 @@ test('a bad secret, a malformed envelope, an oversized body, a pull event and a 
     await deployer!.metric('ship_deployer_notifications_refused_total{reason="too-large"}'),
   ).toBe(1);
 
-  // A real pull (GET of a manifest) and a real push of a tag our builds never push.
+  // Real pulls (GETs of a manifest: ship build's own read-back, the skopeo inspect below) and a
+  // real push of a tag our builds never push.
   const from = deployer!.logs.length;
-  const worker = build('worker', { kind: 'branch', name: 'feature' }, 9, ['latest']);
+  const worker = build('worker', 'refs/heads/feature', 9);
+  // `latest` is a tag ship build refuses to make: it comes from outside our builds (someone's
+  // `docker push worker:latest`), so it is pushed here straight through the registry API, as the
+  // CI's user, naming the image just built.
+  await new RegistryReader(registry, CI).copyTag('worker', worker.commitTag, 'latest');
   const latest = await waitFor('event ignored', { reason: 'tag-not-ours' }, from);
   expect(latest.detail).toMatch(/worker:latest/);
   spawnSync('skopeo', [
@@ -595,7 +642,7 @@ test('a bad secret, a malformed envelope, an oversized body, a pull event and a 
 test('the registry down while labels are read: retried, then deployed', async () => {
   const from = deployer!.logs.length;
   await proxy.down();
-  const built = build('worker', { kind: 'branch', name: 'main' }, 6);
+  const built = build('worker', 'refs/heads/main', 6);
   await deployer!.waitForLog(
     (l) => l.msg === 'retrying' && l.what === 'registry',
     'a registry retry',
@@ -616,7 +663,7 @@ test('a notification lost (the deployer down at push time, the registry restarte
   expect(await deployer!.stop()).toBe(0);
   expect(logs.some(is('stopped', { signal: 'SIGTERM' }))).toBe(true);
   deployer = undefined;
-  const built = build('rng', { kind: 'branch', name: 'main' }, 7);
+  const built = build('rng', 'refs/heads/main', 7);
   caughtUp = built;
   // The registry keeps undelivered events in memory only: a restart drops them.
   const dataDir = registry.dataDir;
@@ -707,7 +754,7 @@ test('a deploy failed by a transient API error is retried by the periodic reconc
   const from = deployer.logs.length;
   // Every PATCH try of the event path (4, core/retry.ts) gets 503: a transient failure.
   kube.failNext(4, 503, { method: 'PATCH', namespace: STAGING });
-  const built = build('hasher', { kind: 'branch', name: 'main' }, 3);
+  const built = build('hasher', 'refs/heads/main', 3);
   // The notification's push fails (and, were the loop first, its own try would): either way the
   // failure says the loop retries, and a later pass of the loop deploys and verifies it.
   const failed = await deployer.waitForLog(
@@ -739,7 +786,7 @@ test('SIGTERM during a verification abandons it, keeping its lease; the same pod
   await deployer!.stop();
   deployer = await startOurDeployer(undefined);
   const from = deployer.logs.length;
-  const built = build('worker', { kind: 'branch', name: 'main' }, 7);
+  const built = build('worker', 'refs/heads/main', 7);
   // Running, never Ready: the verification goes on until the deployer is stopped.
   kube.setFate(pinned(built), { kind: 'never-ready' });
   await waitFor('deploy', { source: 'notification', tag: built.commitTag }, from);
