@@ -50,6 +50,23 @@ export interface SourceConfig {
   readonly connectionArn: string | undefined;
 }
 
+/**
+ * The web address of a hosted source (GitHub, GitLab, Bitbucket), for the OCI `source` label;
+ * undefined for CodeCommit, whose address depends on the stack's region.
+ */
+export function hostedSourceUrl(source: SourceConfig): string | undefined {
+  switch (source.provider) {
+    case 'github':
+      return `https://github.com/${source.owner}/${source.repo}`;
+    case 'gitlab':
+      return `https://gitlab.com/${source.owner}/${source.repo}`;
+    case 'bitbucket':
+      return `https://bitbucket.org/${source.owner}/${source.repo}`;
+    case 'codecommit':
+      return undefined;
+  }
+}
+
 /** CPU architecture of the build hosts, and therefore of the images. */
 export type BuildArchitecture = 'x86_64' | 'arm64';
 

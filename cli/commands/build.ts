@@ -21,7 +21,7 @@ import {
 import { ciBuild, parseGitRef, type CiBuild } from '../../core/ci';
 import { TagInputError, inputsFromGit } from '../../core/image-tags';
 import { RegistryClient, RegistryError, isLoopback } from '../../core/registry';
-import type { SourceConfig } from '../../lib/config';
+import { hostedSourceUrl } from '../../lib/config';
 import { REGISTRY_PASSWORD_ENV, type ShipContext } from '../context';
 import { parseRegistryUrl } from '../registries';
 import { EXIT, ShipError, UsageError, formatJson } from '../output';
@@ -68,20 +68,6 @@ const FLAG_NAMES: InputNames = {
     fix: 'pass --project <name of what numbers the builds>, e.g. --project jenkins:dockercoins, or no --build-number',
   },
 };
-
-/** The source's web address from the app configuration, for the providers that have one. */
-function configSourceUrl(source: SourceConfig): string | undefined {
-  switch (source.provider) {
-    case 'github':
-      return `https://github.com/${source.owner}/${source.repo}`;
-    case 'gitlab':
-      return `https://gitlab.com/${source.owner}/${source.repo}`;
-    case 'bitbucket':
-      return `https://bitbucket.org/${source.owner}/${source.repo}`;
-    case 'codecommit':
-      return undefined;
-  }
-}
 
 /** The platform of this machine, the builder's default. */
 function hostPlatform(): string {
@@ -194,7 +180,7 @@ export async function buildCommand(
     ...ci.notes,
     ...(flags.ref === undefined && ci.ref === undefined ? (checkout?.notes ?? []) : []),
   ];
-  const sourceUrl = flags.sourceUrl ?? ci.sourceUrl ?? configSourceUrl(settings.config.source);
+  const sourceUrl = flags.sourceUrl ?? ci.sourceUrl ?? hostedSourceUrl(settings.config.source);
 
   let builder: ReturnType<typeof resolveBuilder>;
   const created = ctx.deps.now();

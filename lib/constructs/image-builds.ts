@@ -12,7 +12,13 @@ import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import { Construct } from 'constructs';
 import { parse } from 'yaml';
 import { BUILD_ENV, BUILDKIT_IMAGE, TOOLS_SOURCE_IDENTIFIER } from '../build-contract';
-import { BuildArchitecture, ServiceConfig, SourceConfig, projectName } from '../config';
+import {
+  BuildArchitecture,
+  ServiceConfig,
+  SourceConfig,
+  hostedSourceUrl,
+  projectName,
+} from '../config';
 
 /** The folder with the buildspec. */
 export const BUILDSPECS_DIR = path.resolve(__dirname, '..', '..', 'buildspecs');
@@ -164,16 +170,10 @@ export function filePathPattern(paths: readonly string[]): string {
 
 /** Web address of the source, for the OCI `source` label and the README. */
 export function sourceUrl(source: SourceConfig): string {
-  switch (source.provider) {
-    case 'github':
-      return `https://github.com/${source.owner}/${source.repo}`;
-    case 'gitlab':
-      return `https://gitlab.com/${source.owner}/${source.repo}`;
-    case 'bitbucket':
-      return `https://bitbucket.org/${source.owner}/${source.repo}`;
-    case 'codecommit':
-      return `https://git-codecommit.${Aws.REGION}.${Aws.URL_SUFFIX}/v1/repos/${source.repo}`;
-  }
+  return (
+    hostedSourceUrl(source) ??
+    `https://git-codecommit.${Aws.REGION}.${Aws.URL_SUFFIX}/v1/repos/${source.repo}`
+  );
 }
 
 /**
