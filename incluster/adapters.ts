@@ -112,6 +112,34 @@ export function createRegistryReader(options: {
   };
 }
 
+/** How many images' labels {@link cachingLabels} keeps. */
+export const LABEL_CACHE_ENTRIES = 1024;
+
+/**
+ * The reader with each image's labels read once: a digest names one manifest, hence one config
+ * blob, so its labels never change. The reconcile loop then costs one tags list and one digest
+ * per candidate tag a pass, not a manifest and a config blob each time. Only answers are kept
+ * (a failure is asked again); the oldest entry goes past `entries`.
+ */
+export function cachingLabels(
+  reader: RegistryReader,
+  entries: number = LABEL_CACHE_ENTRIES,
+): RegistryReader {
+  const cache = new Map<string, Readonly<Record<string, string>>>();
+  return {
+    ...reader,
+    labels: async (repository, digest) => {
+      const key = `${repository}@${digest}`;
+      const known = cache.get(key);
+      if (known !== undefined) return { ...known };
+      const labels = await reader.labels(repository, digest);
+      cache.set(key, { ...labels });
+      if (cache.size > entries) cache.delete(cache.keys().next().value!);
+      return labels;
+    },
+  };
+}
+
 /** Where the Kubernetes API is and who the deployer is to it. */
 export interface KubeAccess {
   readonly endpoint: string;

@@ -9,7 +9,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { RegistryError, isLoopback, readDockerCredentials } from '../core/registry';
 import { createRetry } from '../core/retry';
-import { createClusterConnector, createRegistryReader, createWebhookSender } from './adapters';
+import {
+  cachingLabels,
+  createClusterConnector,
+  createRegistryReader,
+  createWebhookSender,
+} from './adapters';
 import { InclusterDeployer } from './deployer';
 import { createLogger, type Logger } from './log';
 import { Metrics } from './metrics';
@@ -187,12 +192,14 @@ export async function start(env: NodeJS.ProcessEnv, log: Logger): Promise<Runnin
   checkRegistryCredential(settings.registry, env);
 
   const metrics = new Metrics();
-  const registry = createRegistryReader({
-    url: settings.registry.url,
-    host: settings.registry.host,
-    env,
-    warn: (line) => log.warn('registry client', { detail: line }),
-  });
+  const registry = cachingLabels(
+    createRegistryReader({
+      url: settings.registry.url,
+      host: settings.registry.host,
+      env,
+      warn: (line) => log.warn('registry client', { detail: line }),
+    }),
+  );
   const access = kubeAccess(env);
   let clusters: Awaited<ReturnType<typeof createClusterConnector>>;
   try {
