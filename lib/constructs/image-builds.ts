@@ -276,45 +276,16 @@ export class ImageBuilds extends Construct {
       });
       const policy = new iam.Policy(scope, 'Policy', {
         roles: [role],
-        statements: [
-          new iam.PolicyStatement({
-            sid: 'WriteBuildLogs',
-            actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-            resources: [logGroup.logGroupArn],
-          }),
-          new iam.PolicyStatement({
-            sid: 'ReadBuildTools',
-            actions: ['s3:GetObject', 's3:GetObjectVersion'],
-            resources: [
-              tools.bucket.arnForObjects(tools.s3ObjectKey),
-              this.buildSpecAsset.bucket.arnForObjects(this.buildSpecAsset.s3ObjectKey),
-            ],
-          }),
-          new iam.PolicyStatement({
-            sid: 'LocateBuildToolsBucket',
-            actions: ['s3:GetBucketAcl', 's3:GetBucketLocation'],
-            resources: [tools.bucket.bucketArn],
-          }),
-          new iam.PolicyStatement({
-            // ECR's authorization token is per registry, not per repository: `*` is the only
-            // resource this action accepts.
-            sid: 'LogInToEcr',
-            actions: ['ecr:GetAuthorizationToken'],
-            resources: ['*'],
-          }),
-          new iam.PolicyStatement({
-            sid: 'PushOwnRepository',
-            actions: [...ECR_PUSH_ACTIONS],
-            resources: [repository.repositoryArn],
-          }),
-          new iam.PolicyStatement({
-            // The first pull through the cache creates the repository and imports the image.
-            sid: 'PullBuildKitThroughCache',
-            actions: [...BUILDKIT_PULL_ACTIONS],
-            resources: [buildkitRepositoryArn],
-          }),
-          ...sourceStatements(props.source, codeCommitRepository),
-        ],
+        statements: buildRoleStatements({
+          logGroup,
+          tools,
+          buildSpecAsset: this.buildSpecAsset,
+          repository,
+          pushSid: 'PushOwnRepository',
+          buildkitRepositoryArn,
+          source: props.source,
+          codeCommitRepository,
+        }),
       });
 
       const project = new codebuild.Project(scope, 'Project', {
@@ -398,6 +369,63 @@ export class ImageBuilds extends Construct {
 }
 
 /**
+ * What a build role may do, and nothing more: write its own logs, read the build tools and the
+ * buildspec, log in to ECR, push to its one repository, pull BuildKit through the cache, and read
+ * its source. The service projects and the pull-request projects differ only in the repository.
+ */
+function buildRoleStatements(options: {
+  logGroup: logs.ILogGroup;
+  tools: s3assets.Asset;
+  buildSpecAsset: s3assets.Asset;
+  repository: ecr.IRepository;
+  pushSid: 'PushOwnRepository' | 'PushPullRequestRepository';
+  buildkitRepositoryArn: string;
+  source: SourceConfig;
+  codeCommitRepository: codecommit.IRepository | undefined;
+}): iam.PolicyStatement[] {
+  const { tools, buildSpecAsset } = options;
+  return [
+    new iam.PolicyStatement({
+      sid: 'WriteBuildLogs',
+      actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+      resources: [options.logGroup.logGroupArn],
+    }),
+    new iam.PolicyStatement({
+      sid: 'ReadBuildTools',
+      actions: ['s3:GetObject', 's3:GetObjectVersion'],
+      resources: [
+        tools.bucket.arnForObjects(tools.s3ObjectKey),
+        buildSpecAsset.bucket.arnForObjects(buildSpecAsset.s3ObjectKey),
+      ],
+    }),
+    new iam.PolicyStatement({
+      sid: 'LocateBuildToolsBucket',
+      actions: ['s3:GetBucketAcl', 's3:GetBucketLocation'],
+      resources: [tools.bucket.bucketArn],
+    }),
+    new iam.PolicyStatement({
+      // ECR's authorization token is per registry, not per repository: `*` is the only
+      // resource this action accepts.
+      sid: 'LogInToEcr',
+      actions: ['ecr:GetAuthorizationToken'],
+      resources: ['*'],
+    }),
+    new iam.PolicyStatement({
+      sid: options.pushSid,
+      actions: [...ECR_PUSH_ACTIONS],
+      resources: [options.repository.repositoryArn],
+    }),
+    new iam.PolicyStatement({
+      // The first pull through the cache creates the repository and imports the image.
+      sid: 'PullBuildKitThroughCache',
+      actions: [...BUILDKIT_PULL_ACTIONS],
+      resources: [options.buildkitRepositoryArn],
+    }),
+    ...sourceStatements(options.source, options.codeCommitRepository),
+  ];
+}
+
+/**
  * The pull-request project of one service: its own log group, its own role, its own webhook (pull
  * requests only). The role may push to the pull-request repository and nothing else in ECR: ECR's
  * IAM has no condition on the image tag (PutImage cannot be limited to `pr-*`), so the boundary
@@ -431,42 +459,16 @@ function pullRequestProject(
   });
   const policy = new iam.Policy(scope, 'Policy', {
     roles: [role],
-    statements: [
-      new iam.PolicyStatement({
-        sid: 'WriteBuildLogs',
-        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-        resources: [logGroup.logGroupArn],
-      }),
-      new iam.PolicyStatement({
-        sid: 'ReadBuildTools',
-        actions: ['s3:GetObject', 's3:GetObjectVersion'],
-        resources: [
-          tools.bucket.arnForObjects(tools.s3ObjectKey),
-          buildSpecAsset.bucket.arnForObjects(buildSpecAsset.s3ObjectKey),
-        ],
-      }),
-      new iam.PolicyStatement({
-        sid: 'LocateBuildToolsBucket',
-        actions: ['s3:GetBucketAcl', 's3:GetBucketLocation'],
-        resources: [tools.bucket.bucketArn],
-      }),
-      new iam.PolicyStatement({
-        sid: 'LogInToEcr',
-        actions: ['ecr:GetAuthorizationToken'],
-        resources: ['*'],
-      }),
-      new iam.PolicyStatement({
-        sid: 'PushPullRequestRepository',
-        actions: [...ECR_PUSH_ACTIONS],
-        resources: [repository.repositoryArn],
-      }),
-      new iam.PolicyStatement({
-        sid: 'PullBuildKitThroughCache',
-        actions: [...BUILDKIT_PULL_ACTIONS],
-        resources: [options.buildkit.repositoryArn],
-      }),
-      ...sourceStatements(props.source, undefined),
-    ],
+    statements: buildRoleStatements({
+      logGroup,
+      tools,
+      buildSpecAsset,
+      repository,
+      pushSid: 'PushPullRequestRepository',
+      buildkitRepositoryArn: options.buildkit.repositoryArn,
+      source: props.source,
+      codeCommitRepository: undefined,
+    }),
   });
   const project = new codebuild.Project(scope, 'Project', {
     projectName: options.projectName,

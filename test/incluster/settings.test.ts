@@ -1,26 +1,13 @@
-import { stringify } from 'yaml';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { parse as parseYaml, stringify } from 'yaml';
+import { REPO_ROOT } from '../support/app';
 import { ConfigFileError, IN_CLUSTER, parseConfigFile } from '../../incluster/settings';
 
-/** The sample of the contract (docs/incluster.md), as MANIFESTS ships it. */
-const SAMPLE = {
-  registry: { url: 'http://registry.registry.svc.cluster.local:5000', pullHost: '127.0.0.1:30500' },
-  repositoryPrefix: '',
-  releaseTagPattern: 'v*',
-  services: [
-    { service: 'hasher' },
-    { service: 'rng' },
-    { service: 'webui', targets: [{ deployment: 'webui', container: 'webui' }] },
-    { service: 'worker' },
-  ],
-  environments: [
-    { name: 'staging', namespace: 'dockercoins-staging', branches: ['main'] },
-    { name: 'production', namespace: 'dockercoins', releaseTags: true },
-  ],
-  verify: { deadlineSeconds: 180, pollSeconds: 5 },
-  rollback: true,
-  reconcileSeconds: 60,
-  webhook: { format: 'json' },
-};
+/** The sample configuration the manifests ship (k8s/deployer/base/config.yaml), read as it is. */
+const SAMPLE = parseYaml(
+  readFileSync(path.join(REPO_ROOT, 'k8s', 'deployer', 'base', 'config.yaml'), 'utf8'),
+) as Record<string, unknown> & { registry: Record<string, unknown> };
 
 const parse = (config: unknown): ReturnType<typeof parseConfigFile> =>
   parseConfigFile(stringify(config));

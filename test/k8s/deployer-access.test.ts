@@ -1,10 +1,14 @@
-import { request } from 'node:https';
 import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parse } from 'yaml';
 import type { KubernetesObject } from '../../lib/k8s/kustomize';
 import { REPO_ROOT } from '../support/app';
-import { KubeApiServer, KubeDeployment, startKubeApiServer } from '../support/kube-apiserver';
+import {
+  KubeApiServer,
+  KubeDeployment,
+  requestStatus,
+  startKubeApiServer,
+} from '../support/kube-apiserver';
 import { RbacRequest, rbacAuthorizer } from '../support/kube-rbac';
 import {
   K8S,
@@ -158,31 +162,8 @@ describe('the deployer’s Roles enforced by the in-test API server, with the Se
   });
   afterAll(() => server.stop());
 
-  function call(method: string, urlPath: string, body?: unknown): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const payload = body === undefined ? undefined : JSON.stringify(body);
-      const r = request(
-        `${server.url}${urlPath}`,
-        {
-          method,
-          ca: server.caPem,
-          headers: {
-            authorization: 'Bearer sa-token',
-            accept: 'application/json',
-            ...(payload === undefined
-              ? {}
-              : { 'content-type': 'application/strategic-merge-patch+json' }),
-          },
-        },
-        (res) => {
-          res.resume();
-          res.on('end', () => resolve(res.statusCode ?? 0));
-        },
-      );
-      r.on('error', reject);
-      r.end(payload);
-    });
-  }
+  const call = (method: string, urlPath: string, body?: unknown): Promise<number> =>
+    requestStatus(server, 'sa-token', method, urlPath, body);
 
   const apps = '/apis/apps/v1/namespaces';
   test.each([

@@ -1,10 +1,14 @@
-import { request } from 'node:https';
 import * as path from 'node:path';
 import { parse } from 'yaml';
 import { readFileSync } from 'node:fs';
 import { DEPLOYER_GROUP, deployerRbacManifests } from '../../lib/k8s/dockercoins';
 import { REPO_ROOT } from '../support/app';
-import { KubeApiServer, KubeDeployment, startKubeApiServer } from '../support/kube-apiserver';
+import {
+  KubeApiServer,
+  KubeDeployment,
+  requestStatus,
+  startKubeApiServer,
+} from '../support/kube-apiserver';
 import { RbacRequest, rbacAuthorizer } from '../support/kube-rbac';
 import { K8S, kustomize } from './kubectl';
 
@@ -112,31 +116,8 @@ describe('k8s/rbac/deployer enforced by the in-test API server', () => {
   });
   afterAll(() => server.stop());
 
-  function call(method: string, urlPath: string, body?: unknown): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const payload = body === undefined ? undefined : JSON.stringify(body);
-      const r = request(
-        `${server.url}${urlPath}`,
-        {
-          method,
-          ca: server.caPem,
-          headers: {
-            authorization: 'Bearer deployer-token',
-            accept: 'application/json',
-            ...(payload === undefined
-              ? {}
-              : { 'content-type': 'application/strategic-merge-patch+json' }),
-          },
-        },
-        (res) => {
-          res.resume();
-          res.on('end', () => resolve(res.statusCode ?? 0));
-        },
-      );
-      r.on('error', reject);
-      r.end(payload);
-    });
-  }
+  const call = (method: string, urlPath: string, body?: unknown): Promise<number> =>
+    requestStatus(server, 'deployer-token', method, urlPath, body);
 
   test.each([
     ['GET', '/apis/apps/v1/namespaces/dockercoins/deployments/hasher', undefined, 200],

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { IncomingMessage, ServerResponse } from 'node:http';
-import { Server, createServer } from 'node:https';
+import { Server, createServer, request as httpsRequest } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -1509,4 +1509,38 @@ export async function startKubeApiServer(options: KubeApiServerOptions): Promise
     });
   });
   return new KubeApiServer(server, options, made, caPem);
+}
+
+/**
+ * One request to the server as a bearer-token client makes it (a strategic-merge PATCH when a body
+ * is given); resolves with the answer's status. For tests of who may do what.
+ */
+export function requestStatus(
+  server: Pick<KubeApiServer, 'url' | 'caPem'>,
+  token: string,
+  method: string,
+  urlPath: string,
+  body?: unknown,
+): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const r = httpsRequest(
+      `${server.url}${urlPath}`,
+      {
+        method,
+        ca: server.caPem,
+        headers: {
+          authorization: `Bearer ${token}`,
+          accept: 'application/json',
+          ...(payload === undefined ? {} : { 'content-type': STRATEGIC_MERGE_PATCH }),
+        },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    r.on('error', reject);
+    r.end(payload);
+  });
 }
