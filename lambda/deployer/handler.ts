@@ -126,6 +126,35 @@ function stepPayload(payload: unknown): { event: unknown; execution: string } | 
   return { event, execution };
 }
 
+/**
+ * An event CodeBuild's record contradicts: logged, counted (alarmed), and the notification that
+ * says so, for the workflow's Report step or the direct path to publish.
+ */
+function refuseUnconfirmed(
+  error: UnconfirmedBuildError,
+  event: unknown,
+  deps: DeployerDeps,
+  path: 'workflow' | 'direct',
+): { subject: string; message: string } {
+  deps.telemetry.logger.error('event not confirmed by CodeBuild', {
+    field: error.field,
+    reason: error.message,
+    event,
+  });
+  deps.telemetry.recordUnconfirmedBuild(error);
+  const [arrived, kept] =
+    path === 'workflow'
+      ? ['started a deploy', "the execution's input"]
+      : ['reached the deployer', "the deployer's log"];
+  return {
+    subject: 'DockerCoins deploy: event REFUSED, CodeBuild does not confirm it',
+    message:
+      `An event claiming a successful build ${arrived}, but CodeBuild's own record of ` +
+      `the build says otherwise. Nothing was deployed, and it will not be retried.\n\n` +
+      `Field: ${error.field}\nProblem: ${error.message}\n\nThe event is in ${kept}.`,
+  };
+}
+
 /** The Deploy step: deploy, then hand the deployed Deployments to the Verify map. */
 async function deployStep(
   event: unknown,
@@ -139,23 +168,11 @@ async function deployStep(
     build = await readBuild(event, deps);
   } catch (error) {
     if (error instanceof UnconfirmedBuildError) {
-      logger.error('event not confirmed by CodeBuild', {
-        field: error.field,
-        reason: error.message,
-        event,
-      });
-      telemetry.recordUnconfirmedBuild(error);
       return {
         status: 'unconfirmed',
         summary: `event refused, CodeBuild does not confirm it: ${error.field}: ${error.message}`,
         targets: [],
-        notification: {
-          subject: 'DockerCoins deploy: event REFUSED, CodeBuild does not confirm it',
-          message:
-            `An event claiming a successful build started a deploy, but CodeBuild's own record of ` +
-            `the build says otherwise. Nothing was deployed, and it will not be retried.\n\n` +
-            `Field: ${error.field}\nProblem: ${error.message}\n\nThe event is in the execution's input.`,
-        },
+        notification: refuseUnconfirmed(error, event, deps, 'workflow'),
       };
     }
     if (!(error instanceof InvalidEventError)) {
@@ -233,19 +250,8 @@ async function handle(event: unknown, deps: DeployerDeps): Promise<DeployerResul
       return { status: 'invalid', field: error.field, message: error.message };
     }
     if (error instanceof UnconfirmedBuildError) {
-      logger.error('event not confirmed by CodeBuild', {
-        field: error.field,
-        reason: error.message,
-        event,
-      });
-      telemetry.recordUnconfirmedBuild(error);
-      await publishSafely(
-        deps,
-        'DockerCoins deploy: event REFUSED, CodeBuild does not confirm it',
-        `An event claiming a successful build reached the deployer, but CodeBuild's own record of ` +
-          `the build says otherwise. Nothing was deployed, and it will not be retried.\n\n` +
-          `Field: ${error.field}\nProblem: ${error.message}\n\nThe event is in the deployer's log.`,
-      );
+      const { subject, message } = refuseUnconfirmed(error, event, deps, 'direct');
+      await publishSafely(deps, subject, message);
       return { status: 'unconfirmed', field: error.field, message: error.message };
     }
     // The lookup itself failed (CodeBuild refused or did not answer, after retries): said, counted,
