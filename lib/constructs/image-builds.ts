@@ -307,18 +307,14 @@ export class ImageBuilds extends Construct {
           // Docker (BuildKit) inside the build container needs it; nothing else runs there.
           privileged: true,
         },
-        environmentVariables: plain({
-          [BUILD_ENV.service]: service.name,
-          [BUILD_ENV.buildContext]: service.buildContext,
-          [BUILD_ENV.imageRepository]: repository.repositoryUri,
-          [BUILD_ENV.registryAuth]: 'ecr',
-          [BUILD_ENV.releaseTagPattern]: releaseTagPattern,
-          [BUILD_ENV.sourceUrl]: sourceUrl(props.source),
-          [BUILD_ENV.imagePlatform]: BUILD_IMAGES[architecture].platform,
-          [BUILD_ENV.buildkitImage]: buildkitImage,
-          ...(props.buildCacheTag === undefined
-            ? {}
-            : { [BUILD_ENV.buildCacheTag]: props.buildCacheTag }),
+        environmentVariables: buildEnvironment({
+          service,
+          repository,
+          releaseTagPattern,
+          source: props.source,
+          architecture,
+          buildkitImage,
+          buildCacheTag: props.buildCacheTag,
         }),
         timeout: props.timeout ?? Duration.minutes(30),
         concurrentBuildLimit,
@@ -366,6 +362,32 @@ export class ImageBuilds extends Construct {
       );
     }
   }
+}
+
+/** The variables the buildspec reads (lib/build-contract.ts), for one image of one service. */
+function buildEnvironment(options: {
+  service: ServiceConfig;
+  repository: ecr.IRepository;
+  releaseTagPattern: string;
+  source: SourceConfig;
+  architecture: BuildArchitecture;
+  buildkitImage: string;
+  /** undefined: no registry cache, read or written. */
+  buildCacheTag: string | undefined;
+}): ReturnType<typeof plain> {
+  return plain({
+    [BUILD_ENV.service]: options.service.name,
+    [BUILD_ENV.buildContext]: options.service.buildContext,
+    [BUILD_ENV.imageRepository]: options.repository.repositoryUri,
+    [BUILD_ENV.registryAuth]: 'ecr',
+    [BUILD_ENV.releaseTagPattern]: options.releaseTagPattern,
+    [BUILD_ENV.sourceUrl]: sourceUrl(options.source),
+    [BUILD_ENV.imagePlatform]: BUILD_IMAGES[options.architecture].platform,
+    [BUILD_ENV.buildkitImage]: options.buildkitImage,
+    ...(options.buildCacheTag === undefined
+      ? {}
+      : { [BUILD_ENV.buildCacheTag]: options.buildCacheTag }),
+  });
 }
 
 /**
@@ -495,15 +517,14 @@ function pullRequestProject(
       privileged: true,
     },
     // No BUILD_CACHE_TAG: no registry cache, read or written.
-    environmentVariables: plain({
-      [BUILD_ENV.service]: service.name,
-      [BUILD_ENV.buildContext]: service.buildContext,
-      [BUILD_ENV.imageRepository]: repository.repositoryUri,
-      [BUILD_ENV.registryAuth]: 'ecr',
-      [BUILD_ENV.releaseTagPattern]: options.releaseTagPattern,
-      [BUILD_ENV.sourceUrl]: sourceUrl(props.source),
-      [BUILD_ENV.imagePlatform]: BUILD_IMAGES[options.architecture].platform,
-      [BUILD_ENV.buildkitImage]: options.buildkit.image,
+    environmentVariables: buildEnvironment({
+      service,
+      repository,
+      releaseTagPattern: options.releaseTagPattern,
+      source: props.source,
+      architecture: options.architecture,
+      buildkitImage: options.buildkit.image,
+      buildCacheTag: undefined,
     }),
     timeout: props.timeout ?? Duration.minutes(30),
     concurrentBuildLimit: options.concurrentBuildLimit,
