@@ -212,6 +212,43 @@ function subjectLine(text: string): string {
 export type VerifyOutcome =
   'verified' | 'rolled-back' | 'verify-failed' | 'rollback-failed' | 'stopped';
 
+/** What one Deployment's verification came to, as every runtime reports it. */
+export interface VerifyLine {
+  readonly environment: string;
+  readonly deployment: string;
+  readonly outcome: VerifyOutcome;
+  /** Seconds to Ready: of the new image (verified) or of the rollback (rolled-back). */
+  readonly seconds: number | undefined;
+  /** Why the new image failed (every outcome but verified and stopped). */
+  readonly failure: string;
+  /** The image rolled back to, or that the rollback tried (rolled-back, rollback-failed). */
+  readonly rollbackImage: string;
+  /** Why there was no rollback (verify-failed). */
+  readonly notRolledBack: string;
+  /** Why the rollback failed too (rollback-failed). */
+  readonly rollbackFailure: string;
+  /** The last verdict's state and message (stopped). */
+  readonly stopped: { readonly state: string; readonly message: string };
+}
+
+/** One line per Deployment, for people: the Report step's and the in-cluster deployer's. */
+export function describeVerifyLine(line: VerifyLine): string {
+  const where = `${line.environment}/${line.deployment}`;
+  const inSeconds = line.seconds === undefined ? '' : ` in ${line.seconds} s`;
+  switch (line.outcome) {
+    case 'verified':
+      return `${where}: verified Ready${inSeconds}`;
+    case 'rolled-back':
+      return `${where}: FAILED verification: ${line.failure}; rolled back to ${line.rollbackImage}, verified Ready${inSeconds}`;
+    case 'verify-failed':
+      return `${where}: FAILED verification: ${line.failure}; not rolled back: ${line.notRolledBack}`;
+    case 'rollback-failed':
+      return `${where}: FAILED verification: ${line.failure}; rollback to ${line.rollbackImage} FAILED too: ${line.rollbackFailure}`;
+    case 'stopped':
+      return `${where}: verification stopped (${line.stopped.state}): ${line.stopped.message}`;
+  }
+}
+
 /**
  * The notification of a deploy with its verification: the deploy's own (formatNotification)
  * with the verdicts added, one line per Deployment, and the subject saying how it ended.

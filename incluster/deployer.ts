@@ -16,6 +16,7 @@ import {
   describeOutcome,
   describeTargetPlan,
   formatNotification,
+  describeVerifyLine,
   formatReport,
   type VerifyOutcome,
 } from '../core/describe';
@@ -571,28 +572,28 @@ function verdictResult(verification: Verification): string {
   }
 }
 
-/** One line per Deployment, in the Report step's words (lambda/reporter). */
+/** One line per Deployment, in the Report step's words (core/describe.ts). */
 function describeVerified(target: VerifyTarget, verification: Verification): string {
-  const where = `${target.environment}/${target.deployment}`;
   const { verdict, rollback } = verification;
-  switch (outcomeOf(verification)) {
-    case 'verified':
-      return `${where}: verified Ready${verdict.state === 'ready' ? ` in ${verdict.seconds} s` : ''}`;
-    case 'rolled-back':
-      return `${where}: FAILED verification: ${verdict.message}; rolled back to ${rollback?.status === 'rolled-back' ? rollback.image : '?'}, ${
-        rollback?.status === 'rolled-back' ? describeVerdict(rollback.verdict) : ''
-      }`;
-    case 'rollback-failed':
-      return `${where}: FAILED verification: ${verdict.message}; rollback to ${rollback?.status === 'rolled-back' ? rollback.image : '?'} FAILED too: ${
-        rollback?.status === 'rolled-back' ? rollback.verdict.message : ''
-      }`;
-    case 'verify-failed':
-      return `${where}: FAILED verification: ${verdict.message}; not rolled back: ${
-        rollback?.status === 'none' ? rollback.message : 'rollback is off (config rollback: false)'
-      }`;
-    case 'stopped':
-      return `${where}: verification stopped (${verdict.state}): ${verdict.message}`;
-  }
+  const rolledBack = rollback?.status === 'rolled-back' ? rollback : undefined;
+  const outcome = outcomeOf(verification);
+  return describeVerifyLine({
+    environment: target.environment,
+    deployment: target.deployment,
+    outcome,
+    seconds:
+      outcome === 'rolled-back' && rolledBack?.verdict.state === 'ready'
+        ? rolledBack.verdict.seconds
+        : verdict.state === 'ready'
+          ? verdict.seconds
+          : undefined,
+    failure: verdict.message,
+    rollbackImage: rolledBack?.image ?? '?',
+    notRolledBack:
+      rollback?.status === 'none' ? rollback.message : 'rollback is off (config rollback: false)',
+    rollbackFailure: rolledBack?.verdict.message ?? '',
+    stopped: { state: verdict.state, message: verdict.message },
+  });
 }
 
 /**

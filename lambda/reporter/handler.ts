@@ -10,7 +10,7 @@ import { DEPLOYER_ENV, DEPLOYER_METRICS } from '../../lib/deployer-contract';
 import { VERIFY_METRICS } from '../../lib/verify-contract';
 import type { Retry } from '../../core/apply';
 import { createRetry } from '../../core/retry';
-import { formatReport, type VerifyOutcome } from '../../core/describe';
+import { describeVerifyLine, formatReport, type VerifyOutcome } from '../../core/describe';
 import type { Notifier } from '../../core/types';
 import { createNotifier, newSnsClient } from '../deployer/adapters/sns';
 import type { ReportStepInput, ReportStepOutput, VerifyItem } from '../workflow';
@@ -36,24 +36,21 @@ export function outcomeOf(item: VerifyItem): VerifyOutcome {
 const seconds = (verdict: VerifyItem['verdict']): number | undefined =>
   verdict?.state === 'ready' ? verdict.seconds : undefined;
 
-/** One line per Deployment, for people. */
+/** One line per Deployment, for people (core/describe.ts words it). */
 export function describeItem(item: VerifyItem): string {
   const { target, verdict } = item;
-  const where = `${target.environment}/${target.deployment}`;
-  const inSeconds = seconds(verdict) === undefined ? '' : ` in ${seconds(verdict)} s`;
-  const failure = item.failure?.message ?? verdict?.message ?? '';
-  switch (outcomeOf(item)) {
-    case 'verified':
-      return `${where}: verified Ready${inSeconds}`;
-    case 'rolled-back':
-      return `${where}: FAILED verification: ${failure}; rolled back to ${item.rollbackNote ?? target.image}, verified Ready${inSeconds}`;
-    case 'verify-failed':
-      return `${where}: FAILED verification: ${failure}; not rolled back: ${item.rollbackNote ?? `rollback is off in ${target.environment}`}`;
-    case 'rollback-failed':
-      return `${where}: FAILED verification: ${failure}; rollback to ${target.image} FAILED too: ${verdict?.message ?? ''}`;
-    case 'stopped':
-      return `${where}: verification stopped (${verdict?.state ?? 'no verdict'}): ${verdict?.message ?? ''}`;
-  }
+  const outcome = outcomeOf(item);
+  return describeVerifyLine({
+    environment: target.environment,
+    deployment: target.deployment,
+    outcome,
+    seconds: seconds(verdict),
+    failure: item.failure?.message ?? verdict?.message ?? '',
+    rollbackImage: outcome === 'rolled-back' ? (item.rollbackNote ?? target.image) : target.image,
+    notRolledBack: item.rollbackNote ?? `rollback is off in ${target.environment}`,
+    rollbackFailure: verdict?.message ?? '',
+    stopped: { state: verdict?.state ?? 'no verdict', message: verdict?.message ?? '' },
+  });
 }
 
 /** Seconds from the build's end to Ready, when both are known. */

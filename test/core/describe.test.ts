@@ -1,5 +1,6 @@
 import type { EnvironmentSettings } from '../../lib/deployer-contract';
 import {
+  describeVerifyLine,
   MAX_SUBJECT_LENGTH,
   buildConsoleLink,
   describeBuildPlan,
@@ -295,5 +296,42 @@ describe('notifications', () => {
     expect(MAX_SUBJECT_LENGTH).toBeLessThan(100);
     expect(subject).toMatch(/^[\x20-\x7e]+$/);
     expect(subject).toMatch(/^DockerCoins deploy FAILED: hasher v1\.9+\.\.\.$/);
+  });
+});
+
+describe('describeVerifyLine: one line per Deployment, the Lambda reporter and the in-cluster deployer alike', () => {
+  const base = {
+    environment: 'staging',
+    deployment: 'hasher',
+    seconds: 12,
+    failure: 'ImagePullBackOff: not found',
+    rollbackImage: 'r/hasher:aaaaaaaaaaaa@sha256:1',
+    notRolledBack: 'rollback is off in staging',
+    rollbackFailure: 'CrashLoopBackOff',
+    stopped: { state: 'superseded', message: 'another image was deployed' },
+  };
+  test.each([
+    ['verified', 'staging/hasher: verified Ready in 12 s'],
+    [
+      'rolled-back',
+      'staging/hasher: FAILED verification: ImagePullBackOff: not found; rolled back to r/hasher:aaaaaaaaaaaa@sha256:1, verified Ready in 12 s',
+    ],
+    [
+      'verify-failed',
+      'staging/hasher: FAILED verification: ImagePullBackOff: not found; not rolled back: rollback is off in staging',
+    ],
+    [
+      'rollback-failed',
+      'staging/hasher: FAILED verification: ImagePullBackOff: not found; rollback to r/hasher:aaaaaaaaaaaa@sha256:1 FAILED too: CrashLoopBackOff',
+    ],
+    ['stopped', 'staging/hasher: verification stopped (superseded): another image was deployed'],
+  ] as const)('%s', (outcome, line) => {
+    expect(describeVerifyLine({ ...base, outcome })).toBe(line);
+  });
+
+  test('without seconds, no time is claimed', () => {
+    expect(describeVerifyLine({ ...base, outcome: 'verified', seconds: undefined })).toBe(
+      'staging/hasher: verified Ready',
+    );
   });
 });
